@@ -17,7 +17,7 @@ SMOKE = {
     'train.ipynb': dict(dataset='synthetic', epochs=2),
     'ssm_bench.ipynb': dict(dataset='synthetic', epochs=1, seeds=[0], latency_samples=2, latency_users=20),
     'usgm.ipynb': dict(epochs=1, seeds=[0]),
-    'rodpo.ipynb': dict(epochs=1, align_epochs=1),
+    'rodpo.ipynb': dict(epochs=1, align_epochs=1, sweep_mode='none', sweep_align_lr='none'),
 }
 
 def run(cmd, env):
