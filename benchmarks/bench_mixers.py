@@ -6,12 +6,13 @@ For each mixer and sequence length: forward+backward ("train") and forward-only 
   - compile:   the same module under `torch.compile` (a failure is caught and reported, the run goes on);
   - mamba_ssm: the mamba-ssm kernels (only on CUDA, and only where mamba-ssm imports).
 Then the chunked scans against their sequential references (`selective_scan` vs `selective_scan_ref`, `ssd_chunked`
-vs `ssd_ref`) at one length on the CPU, and their speed ratio.
+vs `ssd_ref`) at one length on the CPU, timed in turn within each repetition, and their speed ratio.
 
 Writes results.csv, results.json and mixers.png into --out and prints a table.
 
     python benchmarks/bench_mixers.py --device cuda                     # the full grid on a GPU
-    python benchmarks/bench_mixers.py --device cpu --batch 16 --lengths 50 200 --reps 3
+    python benchmarks/bench_mixers.py --device cpu --threads 1 --batch 16 --lengths 50 200 --reps 3 --warmup 1 \
+        --out reports/bench_mixers_cpu                                   # the CPU report
 """
 from __future__ import annotations
 import argparse, json, math, platform, statistics, sys, time, traceback
@@ -39,9 +40,10 @@ def parse_args(argv=None):
     p.add_argument('--warmup', type=int, default=2, help='untimed repetitions first (compilation happens here)')
     p.add_argument('--dtype', default='float32', choices=['float32', 'float64', 'bfloat16'])
     p.add_argument('--threads', type=int, default=None, help='torch CPU threads (default: torch decides)')
-    p.add_argument('--scan-batch', type=int, nargs='+', default=[1, 4], help='batch sizes of the scan-vs-reference comparison (CPU)')
+    p.add_argument('--scan-batch', type=int, nargs='+', default=[1, 4, 16], help='batch sizes of the scan-vs-reference comparison (CPU)')
+    p.add_argument('--ssd-chunk', type=int, default=64, help="ssd_chunked's chunk_size in the scan comparison (the mixers' default)")
     p.add_argument('--scan-length', type=int, default=200, help='sequence length of the scan-vs-reference comparison')
-    p.add_argument('--scan-reps', type=int, default=5)
+    p.add_argument('--scan-reps', type=int, default=7, help='timed repetitions of the scan comparison (the median is reported)')
     p.add_argument('--no-scan', action='store_true', help='skip the scan-vs-reference comparison')
     p.add_argument('--no-mixers', action='store_true', help='only the scan-vs-reference comparison')
     p.add_argument('--seed', type=int, default=0)
@@ -111,9 +113,21 @@ def bench_mixer(name, mode, L, args, device, dtype):
     return row
 
 
+def time_interleaved(fns, reps, warmup=1):
+    "Median wall time in ms of each of `fns` (a dict), the candidates run in turn within every repetition."
+    for _ in range(warmup):
+        for fn in fns.values(): fn()
+    ts = {k: [] for k in fns}
+    for _ in range(reps):
+        for k, fn in fns.items():
+            t0 = time.perf_counter(); fn(); ts[k].append((time.perf_counter() - t0) * 1e3)
+    return {k: statistics.median(v) for k, v in ts.items()}
+
+
 def bench_scans(args, dtype):
-    "Chunked scans vs their sequential references on the CPU, with the mixers' default shapes."
-    dev = torch.device('cpu'); g = torch.Generator().manual_seed(args.seed)
+    """Chunked scans vs their sequential references on the CPU, with the mixers' default shapes. The chunked scan and
+    its reference are timed in turn within each repetition, so both see the same machine load."""
+    g = torch.Generator().manual_seed(args.seed)
     L, di = args.scan_length, 2 * args.d_model
     r = lambda *s: torch.randn(*s, generator=g).to(dtype)
     rows = []
@@ -125,22 +139,21 @@ def bench_scans(args, dtype):
         h, p, n2 = di // 16, 16, 64                   # Mamba2Mixer's headdim and d_state
         ssd_in = dict(x=r(b, L, h, p), dt=r(b, L, h), A=-torch.rand(h, generator=g).to(dtype) - 0.5,
                       B=r(b, L, 1, n2), C=r(b, L, 1, n2), D=torch.ones(h, dtype=dtype))
-        for op, inp, kw in (('selective_scan', sel, {}), ('ssd', ssd_in, dict(chunk_size=64, dt_softplus=True))):
+        for op, inp, kw in (('selective_scan', sel, {}), ('ssd', ssd_in, dict(chunk_size=args.ssd_chunk, dt_softplus=True))):
             fn = ssm.selective_scan if op == 'selective_scan' else ssm.ssd_chunked
-            res = {}
-            for be in ('torch', 'ref'):
+            def train(be):
                 leaves = {k: v.clone().requires_grad_() for k, v in inp.items()}
-                def train(): y = fn(**leaves, **kw, backend=be); y.backward(torch.ones_like(y))
-                def infer():
-                    with torch.inference_mode(): fn(**inp, **kw, backend=be)
-                res[be] = (time_ms(train, dev, args.scan_reps, 1), time_ms(infer, dev, args.scan_reps, 1))
+                y = fn(**leaves, **kw, backend=be); y.backward(torch.ones_like(y))
+            def infer(be):
+                with torch.inference_mode(): fn(**inp, **kw, backend=be)
+            tr = time_interleaved({be: (lambda be=be: train(be)) for be in ('torch', 'ref')}, args.scan_reps)
+            inf = time_interleaved({be: (lambda be=be: infer(be)) for be in ('torch', 'ref')}, args.scan_reps)
             rows.append(dict(op=op, batch=b, length=L, d_inner=di,
-                             chunked_train_ms=res['torch'][0], ref_train_ms=res['ref'][0],
-                             train_speedup=res['ref'][0] / res['torch'][0],
-                             chunked_infer_ms=res['torch'][1], ref_infer_ms=res['ref'][1],
-                             infer_speedup=res['ref'][1] / res['torch'][1]))
-            print(f"  {op:14s} B={b:3d} L={L}: chunked train {res['torch'][0]:.1f} ms vs ref {res['ref'][0]:.1f} ms, "
-                  f"infer {res['torch'][1]:.1f} vs {res['ref'][1]:.1f} ms", flush=True)
+                             chunked_train_ms=tr['torch'], ref_train_ms=tr['ref'], train_speedup=tr['ref'] / tr['torch'],
+                             chunked_infer_ms=inf['torch'], ref_infer_ms=inf['ref'], infer_speedup=inf['ref'] / inf['torch']))
+            print(f"  {op:14s} B={b:3d} L={L}: chunked train {tr['torch']:.1f} ms vs ref {tr['ref']:.1f} ms "
+                  f"({tr['ref'] / tr['torch']:.1f}x), infer {inf['torch']:.1f} vs {inf['ref']:.1f} ms "
+                  f"({inf['ref'] / inf['torch']:.1f}x)", flush=True)
     return rows
 
 
