@@ -391,6 +391,7 @@ d = { 'settings': { 'branch': 'main',
                                     'recworkbench.train.rankings_frame': ('train.html#rankings_frame', 'recworkbench/train.py'),
                                     'recworkbench.train.resolve_targets': ('train.html#resolve_targets', 'recworkbench/train.py'),
                                     'recworkbench.train.run_experiment': ('train.html#run_experiment', 'recworkbench/train.py'),
+                                    'recworkbench.train.score_histories': ('train.html#score_histories', 'recworkbench/train.py'),
                                     'recworkbench.train.split_optim_kw': ('train.html#split_optim_kw', 'recworkbench/train.py'),
                                     'recworkbench.train.split_params': ('train.html#split_params', 'recworkbench/train.py'),
                                     'recworkbench.train.train_tensors': ('train.html#train_tensors', 'recworkbench/train.py')}}}
