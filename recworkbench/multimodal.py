@@ -95,6 +95,7 @@ class MultiModalSeqRec(Recommender):
                                                           hint="keep use_id=True or pass features={'text': array, ...}")
         self.n_items, self.max_len, self.d_model, self.backbone = n_items, max_len, d_model, backbone
         self.moe_mode, self.temporal, self.aux_via_backward = moe, temporal, aux_via_backward
+        self.aux_in_graph = aux_via_backward          # the contract's name for it
         self.table_inference, self._tables = table_inference, None
         self.streams = (['id'] if use_id else []) + list(features)
         if len(set(self.streams)) != len(self.streams): raise ConfigError(f"duplicate stream names {self.streams}", hint="do not name a feature set 'id'")
