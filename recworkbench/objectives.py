@@ -174,7 +174,7 @@ class PreferenceObjective:
 
 PREFERENCE_LOSSES = Registry('preference objective')
 
-# %% ../nbs/07_objectives.ipynb #6eb610d6
+# %% ../nbs/07_objectives.ipynb #4c9bd9dd
 def preference_objective(name:str,             # the objective's name in `PREFERENCE_LOSSES`
                          options:type|None,    # its options dataclass (a `Config`); None: none
                          needs_reference:bool, # whether it reads the frozen reference's scores
@@ -186,6 +186,7 @@ def preference_objective(name:str,             # the objective's name in `PREFER
         return fn
     return add
 
+# %% ../nbs/07_objectives.ipynb #c3f74a89
 def needs_reference(objective:str)->bool:
     "True when `objective` compares with the frozen reference model (DPO, IPO, robust DPO)."
     return PREFERENCE_LOSSES[objective].needs_reference
