@@ -1,21 +1,23 @@
 #!/usr/bin/env python
 """Cloze (masked-item) vs prefix-sample training of bidirectional backbones on ML-100K.
 
-    python benchmarks/bench_cloze.py train --backbone hydra4rec --seeds 0 1 2 --minutes 5
+    python benchmarks/bench_cloze.py train --backbone hydra4rec --seeds 0 1 2 --minutes 4
     python benchmarks/bench_cloze.py report --out reports/cloze_vs_prefix
 
-`train` runs, for each seed, the two arms one after the other (so both see the same machine load):
-- cloze:  model={'cloze': True}, train={'targets': 'cloze'} (BERT4Rec's scheme, every window per epoch);
-- prefix: model={'cloze': False}, train={'targets': 'last', 'samples_per_epoch': N} (one target per sample,
-  N random prefix samples per epoch, as nbs/ssm_bench.ipynb trains bidirectional backbones).
-Both use the same wall-time budget (`max_minutes`), early stopping on validation NDCG@10 and 1 torch thread.
-Each run is a run folder under outputs/cloze_vs_prefix/ written by `run_experiment` (finished runs are left
-alone, so re-running only trains what is missing).
+`train` runs, for each seed, the two arms one after the other (so both see similar machine load):
+- cloze:  model={'cloze': True}, train={'targets': 'cloze'} (BERT4Rec's scheme, all windows
+  per epoch);
+- prefix: model={'cloze': False}, train={'targets': 'last', 'samples_per_epoch': N} (one target
+  per sample, N random prefix samples per epoch, as nbs/ssm_bench.ipynb trains them).
+Both use the same wall-time budget (`max_minutes`), early stopping on validation NDCG@10 and one
+torch thread. Each run is a run folder under outputs/cloze_vs_prefix/ written by `run_experiment`
+(finished runs are left alone, so running again only trains what is missing).
 
-`report` gathers every finished run folder: per run test NDCG@10/HR@10 with bootstrap CIs, seconds per epoch,
-epochs, wall time; per seed a paired bootstrap over users (cloze - prefix, from rankings.parquet); the seed-level
-mean and spread; a verdict that calls a difference smaller than the run-to-run spread "no difference".
-Writes <out>/runs.csv, <out>/paired.csv, <out>/summary.csv, <out>/table.md and <out>/results.json.
+`report` gathers every finished run folder: per run test NDCG@10/HR@10 with bootstrap CIs, seconds
+per epoch, epochs, wall time; per seed a paired bootstrap over users (cloze - prefix, per-user
+NDCG@10 recomputed from rankings.parquet); the seed-level mean and spread; a verdict that calls a
+difference smaller than the run-to-run spread "no difference". Writes runs.csv, paired.csv,
+summary.csv, table.md and results.json (with the machine and threads) into --out.
 """
 import argparse
 import os
@@ -33,7 +35,7 @@ def run_dir_of(runs:Path, backbone:str, arm:str, seed:int)->Path:
 
 
 def train(args):
-    "Train both arms for every seed (seed-major order, so a cut-short study still has complete seeds)."
+    "Both arms for every seed, seed-major (a study cut short still has complete seeds)."
     import torch
     torch.set_num_threads(args.threads)
     from recworkbench.data import load_dataset
@@ -45,8 +47,9 @@ def train(args):
             train_cfg = dict(spec['train'], **extra, seed=seed, max_minutes=args.minutes,
                              patience=args.patience, progress=False, device='cpu')
             print(f'{args.backbone} {arm} seed {seed}: training', flush=True)
-            run_experiment('ml-100k', args.backbone, out_dir=run_dir_of(args.runs, args.backbone, arm, seed),
-                           model=spec['model'], train=train_cfg, ds=ds, data={'download': True},
+            run_dir = run_dir_of(args.runs, args.backbone, arm, seed)
+            run_experiment('ml-100k', args.backbone, out_dir=run_dir, model=spec['model'],
+                           train=train_cfg, ds=ds, data={'download': True},
                            data_root=args.data_root)
 
 
@@ -64,7 +67,8 @@ def run_row(run_dir:Path)->dict:
                 ndcg10_hi=test['NDCG@10']['hi'], hr10=test['HR@10']['mean'],
                 hr10_lo=test['HR@10']['lo'], hr10_hi=test['HR@10']['hi'],
                 valid_ndcg10=met['valid']['NDCG@10']['mean'], epochs=met['epochs_run'],
-                best_epoch=met['best_epoch'], seconds_per_epoch=sum(epoch_seconds) / len(epoch_seconds),
+                best_epoch=met['best_epoch'],
+                seconds_per_epoch=sum(epoch_seconds) / len(epoch_seconds),
                 train_s=met['train_seconds'], wall_s=met['wall_seconds'],
                 max_minutes=cfg['train']['max_minutes'],
                 samples_per_epoch=cfg['train']['samples_per_epoch'], run_dir=str(run_dir))
@@ -80,7 +84,7 @@ def per_user_ndcg(run_dir:Path):
 
 
 def paired_rows(runs):
-    "Paired bootstrap over users of NDCG@10, cloze minus prefix, for every (backbone, seed) with both arms."
+    "Paired bootstrap over users of NDCG@10, cloze - prefix, per (backbone, seed) with both arms."
     import numpy as np
     from recworkbench.metrics import paired_bootstrap
     rows = []
@@ -92,13 +96,13 @@ def paired_rows(runs):
         users_p, prefix = per_user_ndcg(dirs['prefix'])
         assert np.array_equal(users_c, users_p), 'the two arms ranked different users'
         test = paired_bootstrap(prefix, cloze)
-        rows.append(dict(backbone=backbone, seed=seed, diff=test['diff'], lo=test['lo'], hi=test['hi'],
-                         p=test['p']))
+        rows.append(dict(backbone=backbone, seed=seed, diff=test['diff'], lo=test['lo'],
+                         hi=test['hi'], p=test['p']))
     return rows
 
 
 def verdict(diffs, spread:float)->str:
-    "A difference is real only when every seed's paired CI agrees on its sign and it exceeds the spread."
+    "Real only when every seed's paired CI agrees on the sign and the mean exceeds the spread."
     import numpy as np
     mean = float(np.mean(diffs["diff"]))
     if len(diffs) < 2:
@@ -116,7 +120,9 @@ def summary_rows(runs, paired):
         out.append(dict(backbone=backbone, arm=arm, seeds=len(grp), ndcg10_mean=grp.ndcg10.mean(),
                         ndcg10_std=grp.ndcg10.std(ddof=1), hr10_mean=grp.hr10.mean(),
                         hr10_std=grp.hr10.std(ddof=1), epochs_mean=grp.epochs.mean(),
-                        seconds_per_epoch=grp.seconds_per_epoch.mean(), wall_s_mean=grp.wall_s.mean()))
+                        best_epoch_mean=grp.best_epoch.mean(),
+                        seconds_per_epoch=grp.seconds_per_epoch.mean(),
+                        wall_s_mean=grp.wall_s.mean()))
     return out
 
 
@@ -126,7 +132,8 @@ def report(args):
     from recworkbench.core import save_text
     finished = sorted(d for d in args.runs.glob('*-seed*') if (d/'metrics.json').exists())
     assert finished, f'no finished run folders under {args.runs}'
-    runs = pd.DataFrame([run_row(d) for d in finished]).sort_values(['backbone', 'seed', 'arm'])
+    runs = pd.DataFrame([run_row(d) for d in finished])
+    runs = runs.sort_values(['backbone', 'seed', 'arm'])
     assert runs[['ndcg10', 'hr10', 'seconds_per_epoch']].notna().all().all()
     paired = pd.DataFrame(paired_rows(runs))
     summary = pd.DataFrame(summary_rows(runs, paired))
@@ -134,8 +141,8 @@ def report(args):
     for backbone, grp in summary.groupby('backbone'):
         spread = float(grp.ndcg10_std.max())
         diffs = paired[paired.backbone == backbone] if len(paired) else paired
-        verdicts[backbone] = dict(spread_ndcg10=spread,
-                                  mean_diff_ndcg10=float(diffs['diff'].mean()) if len(diffs) else None,
+        mean_diff = float(diffs['diff'].mean()) if len(diffs) else None
+        verdicts[backbone] = dict(spread_ndcg10=spread, mean_diff_ndcg10=mean_diff,
                                   verdict=verdict(diffs, spread) if len(diffs) else 'no pairs')
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -144,25 +151,27 @@ def report(args):
     summary.to_csv(out/'summary.csv', index=False)
     machine = dict(platform=platform.platform(), cpus=os.cpu_count(), torch_threads_per_run=1,
                    load_average_at_report=os.getloadavg())
-    md = ['# Cloze vs prefix training on ML-100K (test split)', '',
-          '## Runs', '', runs.drop(columns=['run_dir']).round(4).to_markdown(index=False), '',
-          '## Paired bootstrap over users, NDCG@10 cloze - prefix (same seed)', '',
-          paired.round(4).to_markdown(index=False) if len(paired) else '(none)', '',
-          '## Over seeds', '', summary.round(4).to_markdown(index=False), '',
-          '## Verdict', ''] + [f'- {b}: {v["verdict"]} (mean paired diff {v["mean_diff_ndcg10"]}, '
-                               f'seed-level std {v["spread_ndcg10"]:.4f})' for b, v in verdicts.items()]
+    run_table = runs.drop(columns=['run_dir']).round(4).to_markdown(index=False)
+    paired_table = paired.round(4).to_markdown(index=False) if len(paired) else '(none)'
+    md = ['# Cloze vs prefix training on ML-100K (test split)', '', '## Runs', '', run_table, '',
+          '## Paired bootstrap over users, NDCG@10 cloze - prefix (same seed)', '', paired_table,
+          '', '## Over seeds', '', summary.round(4).to_markdown(index=False), '', '## Verdict', '']
+    md += [f'- {b}: {v["verdict"]} (mean paired diff {v["mean_diff_ndcg10"]:+.4f}, '
+           f'largest seed-level std {v["spread_ndcg10"]:.4f})' for b, v in verdicts.items()]
     md += ['', f'Machine: {machine}']
     save_text('\n'.join(md) + '\n', out/'table.md')
-    save_text(json.dumps(dict(machine=machine, runs=runs.to_dict('records'), paired=paired.to_dict('records'),
-                              summary=summary.to_dict('records'), verdicts=verdicts), indent=2,
-                         default=float), out/'results.json')
+    results = dict(machine=machine, runs=runs.to_dict('records'),
+                   paired=paired.to_dict('records'), summary=summary.to_dict('records'),
+                   verdicts=verdicts)
+    save_text(json.dumps(results, indent=2, default=float), out/'results.json')
     print('\n'.join(md))
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('stage', choices=['train', 'report'])
-    ap.add_argument('--backbone', default='hydra4rec', help='a bidirectional backbone (train stage)')
+    ap.add_argument('--backbone', default='hydra4rec', help='a bidirectional backbone')
     ap.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     ap.add_argument('--minutes', type=float, default=5.0, help='training budget per run')
     ap.add_argument('--patience', type=int, default=10)
