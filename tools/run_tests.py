@@ -15,8 +15,9 @@ NBS = ROOT/'nbs'
 # experiment notebooks: papermill parameters that make them finish in a minute or two
 SMOKE = {
     'train.ipynb': dict(dataset='synthetic', train={'epochs': 2}),
-    'ssm_bench.ipynb': dict(dataset='synthetic', epochs=1, seeds=[0], latency_samples=2, latency_users=20),
-    'usgm.ipynb': dict(epochs=1, seeds=[0]),
+    'ssm_bench.ipynb': dict(dataset='synthetic', seeds=[0], train={'epochs': 1},
+                            latency={'n_samples': 2, 'sample_size': 20}),
+    'usgm.ipynb': dict(train={'epochs': 1}, seeds=[0]),
     'rodpo.ipynb': dict(train={'epochs': 1}, align={'epochs': 1}, sweep={'mode': 'none', 'align_lr': []},
                         latency_samples=3),
 }
