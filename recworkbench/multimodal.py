@@ -76,13 +76,13 @@ class MultiModalSeqRec(Recommender):
                  use_id:bool=True,             # include the learned ID stream
                  moe:str='dense',              # interaction MoE: 'dense' (softmax, HM4SR), 'sparse' (top-k) or 'none'
                  n_experts:int=4,              # experts of the interaction MoE
-                 k:int=2,                      # experts per token when moe='sparse'
+                 top_k:int=2,                  # experts per token when moe='sparse'
                  expert:str='linear',          # interaction experts: 'linear' (HM4SR) or 'mlp' (the usual sparse-MoE FFN)
                  aux_weight:float=0.01,        # weight of every MoE's load-balancing loss
                  noisy:bool=False,             # noisy top-k routing while training
                  temporal:bool=True,           # temporal MoE (used only when `times` are passed to `encode`)
                  temporal_experts:int=4,       # experts of the temporal MoE
-                 temporal_k:int|None=None,     # temporal top-k (default: k when moe='sparse', dense otherwise)
+                 temporal_top_k:int|None=None, # temporal experts per token (default: top_k when sparse, else dense)
                  n_time_buckets:int=64,        # interval buckets
                  interval_scale:float=1.0,     # interval buckets per doubling of the gap
                  aux_via_backward:bool=True,   # attach the aux loss to the output's backward pass (see above)
@@ -110,14 +110,14 @@ class MultiModalSeqRec(Recommender):
             self.register_buffer(f'feat_{name}', arr, persistent=False)
             self.proj[name] = nn.Linear(arr.shape[1], d)
         self.pos_emb = nn.Embedding(max_len, d)
-        routing = dict(k=k if moe == 'sparse' else None, aux_weight=aux_weight, noisy=noisy)
+        routing = dict(top_k=top_k if moe == 'sparse' else None, aux_weight=aux_weight, noisy=noisy)
         self.interaction = nn.ModuleDict({s: MoE(S * d, d, n_experts, expert=expert, d_router=d, d_hidden=4 * d, **routing) for s in self.streams}) if moe != 'none' else None
         self.interaction_scale = nn.Parameter(torch.ones(S)) if moe != 'none' else None
-        tk = temporal_k if temporal_k is not None else (k if moe == 'sparse' else None)
+        tk = temporal_top_k if temporal_top_k is not None else (top_k if moe == 'sparse' else None)
         if temporal:
             self.time_emb = TimeEmbedding(d, n_time_buckets, interval_scale)
             # scale experts replace the streams, so top-k gates are renormalised (k=1 then means "pick one expert")
-            self.temporal_moe = MoE(S * d, S * d, temporal_experts, k=tk, expert='scale', d_router=2 * d,
+            self.temporal_moe = MoE(S * d, S * d, temporal_experts, top_k=tk, expert='scale', d_router=2 * d,
                                     aux_weight=aux_weight, noisy=noisy, normalize=True if tk else None)
         self.norms = nn.ModuleList([nn.LayerNorm(d, eps=1e-12) for _ in self.streams])
         enc = [mixer_blocks(backbone, d, n_layers, n_heads, dropout, d_inner, mixer_kw) for _ in self.streams]
