@@ -11,9 +11,13 @@ from itertools import islice
 import numpy as np
 import torch
 from .core import ConfigError, DataError
+from dataclasses import dataclass
+from typing import ClassVar
+from .core import Config, Registry, at_least, between, one_of, positive
 
 # %% auto #0
-__all__ = ['USGM', 'wls_fit', 'AdaptiveBatchSize', 'adaptive_steps', 'collate_steps']
+__all__ = ['OPTIMIZERS', 'USGM', 'wls_fit', 'AdaptiveBatchSize', 'adaptive_steps', 'collate_steps', 'OptimizerSetup',
+           'AdamOptions', 'USGMOptions', 'AdaptiveUSGMOptions', 'make_optimizer']
 
 # %% ../nbs/08_optim.ipynb #bef99c8e
 class _DeviceLog:
@@ -346,3 +350,82 @@ def collate_steps(batches:list): # loader batches: tensors, arrays, dicts, tuple
         return [e for b in batches for e in b]                                                 # a list of samples
     raise DataError(f"collate_steps cannot concatenate batches of type {type(f).__name__}",
                     hint="use tensors, numpy arrays, dicts, tuples or lists")
+
+# %% ../nbs/08_optim.ipynb #2250ddeb
+@dataclass
+class OptimizerSetup:
+    "What the training loop needs from an optimiser choice."
+    optimizer: torch.optim.Optimizer
+    controller: AdaptiveBatchSize|None = None
+    reset_H: str = 'never'
+
+@dataclass
+class AdamOptions(Config):
+    lr:float=1e-3                 # learning rate
+    betas:tuple=(0.9, 0.999)      # moment decays
+    eps:float=1e-8                # denominator term
+    weight_decay:float=0.0        # L2 penalty (coupled, torch.optim.Adam)
+    checks: ClassVar[dict] = dict(lr=at_least(0), eps=positive(), weight_decay=at_least(0))
+
+@dataclass
+class USGMOptions(Config):
+    D:float=1.0                   # diameter bound: the scale knob that replaces the learning rate
+    project:bool=False            # keep iterates in the ball of radius D/2
+    H0:float=0.0                  # initial H (0: a first step of length D/2)
+    fixed_H:float|None=None       # freeze H (SGD with lr 1/fixed_H)
+    weight_decay:float=0.0        # coupled L2
+    average:str='none'            # 'none', 'uniform' or 'ema'
+    ema_decay:float=0.999         # decay of the 'ema' average
+    reset_H:str='never'           # 'never' or 'epoch'
+    checks: ClassVar[dict] = dict(D=positive(), H0=at_least(0), weight_decay=at_least(0),
+                                  average=one_of('none', 'uniform', 'ema'), ema_decay=between(0, 1, high_open=True),
+                                  reset_H=one_of('never', 'epoch'))
+
+# %% ../nbs/08_optim.ipynb #399ca28c
+@dataclass
+class AdaptiveUSGMOptions(USGMOptions):
+    b0:int|None=None              # base batch size (None: the run's batch_size)
+    lam:float=2.0                 # epoch-end shrink factor of B
+    alpha:float=0.01              # forgetting rate of the least-squares fit
+    tol:float=0.1                 # plateau tolerance
+    window:str='epoch'            # fit on this epoch's observations or on 'all'
+    b_max:int|None=None           # cap on B
+    pairing:str='harmonic'        # batch size paired with beta_hat
+    reset_H:str='never'           # 'never', 'epoch' or 'change' (whenever B changes)
+    checks: ClassVar[dict] = {**USGMOptions.checks, 'b0': at_least(1), 'lam': at_least(1),
+                              'reset_H': one_of('never', 'epoch', 'change')}
+
+OPTIMIZERS = Registry('optimizer')
+
+@OPTIMIZERS.register('adam', options=AdamOptions)
+def _adam(params, opts:AdamOptions, batch_size:int)->OptimizerSetup:
+    "Adam (torch.optim)."
+    return OptimizerSetup(torch.optim.Adam(params, lr=opts.lr, betas=tuple(opts.betas), eps=opts.eps,
+                                           weight_decay=opts.weight_decay))
+
+# %% ../nbs/08_optim.ipynb #167cb90f
+_USGM_FIELDS = ('D', 'project', 'H0', 'fixed_H', 'weight_decay', 'average', 'ema_decay')
+_CONTROLLER_FIELDS = ('lam', 'alpha', 'tol', 'window', 'b_max', 'pairing')
+
+@OPTIMIZERS.register('usgm', options=USGMOptions)
+def _usgm(params, opts:USGMOptions, batch_size:int)->OptimizerSetup:
+    "USGM: one global step size from the observed curvature."
+    usgm = USGM(params, **{k: getattr(opts, k) for k in _USGM_FIELDS})
+    return OptimizerSetup(usgm, None, opts.reset_H)
+
+@OPTIMIZERS.register('usgm+adaptive', options=AdaptiveUSGMOptions)
+def _usgm_adaptive(params, opts:AdaptiveUSGMOptions, batch_size:int)->OptimizerSetup:
+    "USGM with the seed paper's adaptive batch sizes."
+    usgm = USGM(params, **{k: getattr(opts, k) for k in _USGM_FIELDS})
+    controller = AdaptiveBatchSize(b0=opts.b0 or batch_size, **{k: getattr(opts, k) for k in _CONTROLLER_FIELDS})
+    return OptimizerSetup(usgm, controller, opts.reset_H)
+
+def make_optimizer(params,                 # parameters (an iterable or a module's .parameters())
+                   name:str='adam',        # a key of OPTIMIZERS
+                   batch_size:int=128,     # the run's batch size (the controller's default b0)
+                   where:str='optim',      # parameter path for messages
+                   **options)->OptimizerSetup:
+    "The named optimiser built from validated options."
+    opts = OPTIMIZERS.options(name, where=where, **options)
+    params = [p for p in params if p.requires_grad]
+    return OPTIMIZERS[name](params, opts, batch_size)
