@@ -9,39 +9,50 @@ import numpy as np
 import pandas as pd
 import torch
 from .core import ConfigError
+from .ops import topk_by_score
 
 # %% auto #0
 __all__ = ['METRICS', 'mask_scores', 'target_ranks', 'top_items', 'hr_at_k', 'ndcg_at_k', 'mrr_at_k', 'per_user_metrics',
            'bootstrap_means', 'bootstrap_ci', 'paired_bootstrap', 'summarise', 'ranks_from_lists',
            'metrics_from_rankings', 'measure_latency']
 
-# %% ../nbs/03_metrics.ipynb #10315b60
-def mask_scores(scores:torch.Tensor,            # (B, V) scores; column 0 is the padding id
-                histories:torch.Tensor|None=None, # (B, L) item ids to exclude (0 = padding, ignored)
-                keep:torch.Tensor|None=None,    # (B,) ids never masked (the targets)
-               )->torch.Tensor:
-    "Scores with the padding column (and optionally each user's history items, except `keep`) set to -inf."
-    scores = scores.float().clone()
-    scores[:, 0] = float('-inf')
+# %% ../nbs/03_metrics.ipynb #61e3d525
+def _score_dtype(scores:torch.Tensor)->torch.dtype:
+    "float32 and float64 stay as they are; integers, bf16 and fp16 are promoted to float32."
+    return torch.promote_types(scores.dtype, torch.float32)
+
+def mask_scores(scores:torch.Tensor,               # (B, V) scores; column 0 is the padding id
+                histories:torch.Tensor|None=None,  # (B, L) item ids to exclude (0 = padding, ignored)
+                keep:torch.Tensor|None=None,       # (B,) ids never masked (the targets)
+               )->torch.Tensor:                    # (B, V) a masked copy, float32 or float64
+    "Scores with the padding column (and each user's `histories` items, except `keep`) set to -inf."
+    scores = scores.to(_score_dtype(scores), copy=True)
     if histories is not None:
         hist = histories.to(scores.device)
-        vals = torch.full(hist.shape, float('-inf'), device=scores.device)
-        saved = scores.gather(1, keep.view(-1, 1).to(scores.device)) if keep is not None else None
-        scores.scatter_(1, hist, vals)
-        if keep is not None: scores.scatter_(1, keep.view(-1, 1).to(scores.device), saved)
-        scores[:, 0] = float('-inf')
+        saved = None if keep is None else scores.gather(1, keep.view(-1, 1).to(scores.device))
+        scores.scatter_(1, hist, float('-inf'))
+        if keep is not None:
+            scores.scatter_(1, keep.view(-1, 1).to(scores.device), saved)
+    scores[:, 0] = float('-inf')
     return scores
 
+# %% ../nbs/03_metrics.ipynb #6e6c4880
 def target_ranks(scores:torch.Tensor,  # (B, V) scores, already masked (padding -inf)
                  targets:torch.Tensor, # (B,) target item ids
                 )->torch.Tensor:       # (B,) 1-based ranks, ties broken against the target
-    "Rank of each target among all items: the number of items scoring at least as high as the target."
-    t = scores.gather(1, targets.view(-1, 1).to(scores.device))
-    return (scores >= t).sum(1).cpu()
+    "Rank of each target: the number of items scoring at least as high; a NaN target ranks last (V-1)."
+    target = scores.gather(1, targets.view(-1, 1).to(scores.device))     # (B, 1)
+    ranks = (scores >= target).sum(1)                                     # NaN scores never count
+    worst = torch.full_like(ranks, scores.shape[1] - 1)
+    return torch.where(torch.isnan(target[:, 0]), worst, ranks).cpu()
 
-def top_items(scores:torch.Tensor, k:int=100)->torch.Tensor:
-    "The `k` highest-scoring item ids per row (scores already masked)."
-    return scores.topk(min(k, scores.shape[1] - 1), dim=1).indices.cpu()
+# %% ../nbs/03_metrics.ipynb #e86da135
+def top_items(scores:torch.Tensor, # (B, V) masked scores; column 0 (padding) is never returned
+              k:int=100,           # list length (at most V-1)
+             )->torch.Tensor:      # (B, k) item ids, best first (on the CPU)
+    "The `k` best item ids per row: higher score first, equal scores lower id first, NaN last."
+    ids = torch.arange(1, scores.shape[1], device=scores.device)
+    return topk_by_score(scores[:, 1:], ids, min(k, scores.shape[1] - 1))[1].cpu()
 
 # %% ../nbs/03_metrics.ipynb #69ad45e2
 def hr_at_k(ranks, k:int)->np.ndarray: return (np.asarray(ranks) <= k).astype(np.float64)
