@@ -10,11 +10,13 @@
 #              .gpu-cache/wheels/*.whl             nbdev + execnb + IPython (absent on the GPU image)
 #   run      (on the GPU machine, repo root; OUT must be set; ~10 minutes in all):
 #              1. environment      (30 s)   -> $OUT/env.txt
-#              2. mamba-ssm build  (330 s)  -> $OUT/mamba_build.log
-#              3. GPU tests        (180 s)  -> $OUT/tests.log    run_tests.py --flags "slow gpu"
-#              4. GPU benchmark    (240 s)  -> $OUT/bench_gpu.log, $OUT/bench_gpu/results.{json,csv}, .png
-#            Each stage has its own time limit; a failed stage is recorded in $OUT/summary.txt and the
-#            next stage still runs. Stage limits: STAGE_BUILD_S, STAGE_TESTS_S, STAGE_BENCH_S.
+#              2. mamba-ssm build  (240 s)  -> $OUT/mamba_build.log
+#              3. GPU tests        (170 s)  -> $OUT/tests.log    run_tests.py --flags "slow gpu"
+#              4. GPU benchmark    (300 s)  -> $OUT/bench_gpu.log, $OUT/bench_gpu/results.{json,csv}, .png
+#            Each stage has its own time limit (STAGE_BUILD_S, STAGE_TESTS_S, STAGE_BENCH_S), cut to what
+#            is left of TOTAL_S (570 s) so the whole run ends inside a 600 s device call; a failed stage
+#            is recorded in $OUT/summary.txt and the next stage still runs. The benchmark saves its
+#            results after every section, so a cut-off run still returns the sections it finished.
 #   check    (anywhere): the non-GPU parts: argument handling, the cache contents, the stage runner.
 #
 # Device call (one command, carry [".gpu-cache"], timeout_s 600), after `prepare` in the checkout that
@@ -54,8 +56,15 @@ prepare() {
 stage() {
   local name=$1 limit=$2 log=$3; shift 3
   local start=$SECONDS
+  local left=$(( ${TOTAL_S:-570} - SECONDS - 5 ))   # the whole run stays inside the device call
+  if [ "$left" -lt 10 ]; then
+    echo "== $name: skipped, the run's ${TOTAL_S:-570} s are spent" | tee -a "$OUT/summary.txt"
+    return 124
+  fi
+  [ "$limit" -gt "$left" ] && limit=$left
   echo "== $name (limit ${limit}s)" | tee -a "$OUT/summary.txt"
-  timeout --kill-after=10 "$limit" "$@" > "$log" 2>&1
+  # through bash -c so that exported shell functions run as well as commands
+  timeout --kill-after=10 "$limit" bash -c '"$@"' stage "$@" > "$log" 2>&1
   local rc=$?
   local verdict=ok
   if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then verdict="timed out"; elif [ $rc -ne 0 ]; then verdict="failed"; fi
@@ -78,17 +87,19 @@ install_wheels() {
 
 run_all() {
   : "${OUT:?set OUT to the folder the results go to}"
+  export -f environment install_wheels
+  export CACHE SITE
   mkdir -p "$OUT"
   : > "$OUT/summary.txt"
   export PYTHONUNBUFFERED=1 PYTHONPATH="$ROOT:$SITE" PATH="$SITE/bin:$PATH"
   stage environment "${STAGE_ENV_S:-30}" "$OUT/env.txt" environment
   stage wheels 60 "$OUT/wheels.log" install_wheels
-  stage mamba_build "${STAGE_BUILD_S:-330}" "$OUT/mamba_build.log" \
+  stage mamba_build "${STAGE_BUILD_S:-240}" "$OUT/mamba_build.log" \
     env GPU_CACHE="$CACHE" bash "$CACHE/mamba_ssm_gpu.sh" build
   cp /tmp/mamba_ssm_build.log "$OUT/mamba_build_full.log" 2>/dev/null
-  stage tests "${STAGE_TESTS_S:-180}" "$OUT/tests.log" \
+  stage tests "${STAGE_TESTS_S:-170}" "$OUT/tests.log" \
     python3 "$ROOT/tools/run_tests.py" --flags "slow gpu" --only "$TESTS_ONLY" --no-experiments
-  stage bench "${STAGE_BENCH_S:-240}" "$OUT/bench_gpu.log" \
+  stage bench "${STAGE_BENCH_S:-300}" "$OUT/bench_gpu.log" \
     python3 "$ROOT/benchmarks/bench_gpu.py" --device cuda --out "$OUT/bench_gpu"
   echo "files:" >> "$OUT/summary.txt"
   (cd "$OUT" && find . -type f | sort) >> "$OUT/summary.txt"
