@@ -186,9 +186,9 @@ def _topk_keys(scores:Tensor, ids:Tensor, k:int)->Tensor:
     ranked = torch.where(torch.isnan(scores), float('-inf'), scores.float())
     vals, pos = ranked.topk(k, 1)                                          # (B, k), ties arbitrary
     kth = vals[:, -1:]
-    complete = (ranked == kth).sum(1) == (vals == kth).sum(1)             # every tie of the k-th kept
+    complete = (ranked == kth).sum(1) == (vals == kth).sum(1)  # every tie of the k-th kept
     order = _order_keys(vals, ids.gather(1, pos)).argsort(dim=1, descending=True)
-    pos = pos.gather(1, order)                                             # keys unique: exact order
+    pos = pos.gather(1, order)                                 # keys unique: exact order
     if not bool(complete.all()):                                           # ties cut: keys on all
         rows = (~complete).nonzero()[:, 0]
         pos[rows] = _order_keys(scores[rows], ids[rows]).topk(k, 1).indices
@@ -235,8 +235,12 @@ def _mask_chunk(scores:Tensor,        # (B, c) chunk scores, columns = ids start
     return scores
 
 # %% ../nbs/03a_ops.ipynb #27257477
-def _check_ranking_args(queries:Tensor, items:Tensor, chunk:int, exclude, keep)->None:
-    "Shapes and parameters of the chunked ranking functions, checked before any work."
+_RANKING_CHUNK = {'cuda': 65536, 'cpu': 8192}  # items per chunk; CPU: a (B, chunk) block in cache
+
+def _check_ranking_args(queries:Tensor, items:Tensor, chunk:int|None, exclude, keep)->int:
+    "Check shapes and parameters of the chunked ranking functions before any work; the chunk size."
+    if chunk is None:
+        chunk = _RANKING_CHUNK.get(queries.device.type, 65536)
     _check_positive_int(chunk, 'chunk', 65536)
     if queries.dim() != 2 or items.dim() != 2 or queries.shape[1] != items.shape[1]:
         raise ConfigError(f"queries {tuple(queries.shape)} and items {tuple(items.shape)} must be "
@@ -246,17 +250,18 @@ def _check_ranking_args(queries:Tensor, items:Tensor, chunk:int, exclude, keep)-
                           f"expected ({queries.shape[0]}, L)")
     if keep is not None and keep.shape != (queries.shape[0],):
         raise ConfigError(f"keep has shape {tuple(keep.shape)}, expected ({queries.shape[0]},)")
+    return chunk
 
 # %% ../nbs/03a_ops.ipynb #d669de92
 def chunked_topk(queries:Tensor,            # (B, d) user states
                  items:Tensor,              # (V, d) item table, row 0 = padding (never returned)
                  k:int,                     # items per user, at most V-1
-                 chunk:int=65536,           # items scored at once: memory O(B x (chunk + k))
+                 chunk:int|None=None,       # items scored at once (None: 65536 CUDA, 8192 CPU)
                  exclude:Tensor|None=None,  # (B, L) ids scored -inf (e.g. the history; 0 ignored)
                  keep:Tensor|None=None,     # (B,) ids never excluded (e.g. the targets)
                 )->tuple[Tensor, Tensor]:   # (B, k) scores, (B, k) long ids, best first
     "Exact top-k of `queries @ items.T` over items 1..V-1: a running top-k merged chunk by chunk."
-    _check_ranking_args(queries, items, chunk, exclude, keep)
+    chunk = _check_ranking_args(queries, items, chunk, exclude, keep)
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= items.shape[0] - 1:
         raise ConfigError(f"k={k!r} must be an integer in 1..{items.shape[0] - 1}",
                           hint="k is at most the item count")
@@ -278,11 +283,11 @@ def chunked_topk(queries:Tensor,            # (B, d) user states
 def chunked_target_ranks(queries:Tensor,  # (B, d) user states
                          items:Tensor,    # (V, d) item table, row 0 = padding
                          targets:Tensor,  # (B,) long target ids in 1..V-1
-                         chunk:int=65536, # items scored at once
+                         chunk:int|None=None, # items at once (None: 65536 CUDA, 8192 CPU)
                          exclude:Tensor|None=None, # (B, L) ids scored -inf, except the target
                         )->Tensor:        # (B,) long 1-based pessimistic ranks
     "Rank of each target among items 1..V-1 (ties against the target) without a (B, V) matrix."
-    _check_ranking_args(queries, items, chunk, exclude, None)
+    chunk = _check_ranking_args(queries, items, chunk, exclude, None)
     targets = targets.to(queries.device)
     _check_targets(targets, items.shape[0], ignore_index=-1)
     exclude = None if exclude is None else exclude.to(queries.device)
