@@ -98,12 +98,12 @@ def moe_tables(experts, a:Tensor, b:Tensor, a_logits:Tensor, b_logits:Tensor)->M
 
 # %% ../nbs/06_moe.ipynb #6e62a8b0
 class MoE(nn.Module):
-    "Mixture of experts with dense softmax gating (`k=None`) or sparse top-k routing (`k=int`)."
+    "Mixture of experts with dense softmax gating (`top_k=None`) or sparse top-k routing (`top_k=int`)."
     def __init__(self,
                  d_in:int,                 # input width
                  d_out:int,                # output width
                  n_experts:int=4,          # number of experts E
-                 k:int|None=None,          # None: dense gating over all experts; int: top-k sparse routing
+                 top_k:int|None=None,      # None: dense gating over all experts; int: route each token to its top_k experts
                  expert:str|Callable='linear', # expert kind ('linear', 'mlp', 'scale') or factory(d_in, d_out)
                  noisy:bool=False,         # add learned Gaussian noise to the router logits while training
                  aux_weight:float=0.01,    # weight of the load-balancing loss in `MoEAux.loss`
@@ -115,12 +115,12 @@ class MoE(nn.Module):
         super().__init__()
         if not isinstance(n_experts, int) or n_experts < 1:
             raise ConfigError(f"n_experts={n_experts!r} must be a positive integer", hint="use e.g. n_experts=4")
-        if k is not None and (not isinstance(k, int) or not 1 <= k <= n_experts):
-            raise ConfigError(f"k={k!r} must be None (dense gating) or an integer in 1..n_experts={n_experts}",
-                              hint="use k=1 or k=2 for sparse routing")
+        if top_k is not None and (not isinstance(top_k, int) or not 1 <= top_k <= n_experts):
+            raise ConfigError(f"top_k={top_k!r} must be None (dense gating) or an integer in 1..n_experts={n_experts}",
+                              hint="use top_k=1 or top_k=2 for sparse routing")
         if aux_weight < 0: raise ConfigError(f"aux_weight={aux_weight} must be >= 0", hint="use e.g. 0.01")
-        self.d_in, self.d_out, self.n_experts, self.k, self.aux_weight = d_in, d_out, n_experts, k, aux_weight
-        self.normalize = (k is not None and k > 1) if normalize is None else bool(normalize)
+        self.d_in, self.d_out, self.n_experts, self.top_k, self.aux_weight = d_in, d_out, n_experts, top_k, aux_weight
+        self.normalize = (top_k is not None and top_k > 1) if normalize is None else bool(normalize)
         self.experts = nn.ModuleList([make_expert(expert, d_in, d_out, d_hidden, dropout) for _ in range(n_experts)])
         self.router = nn.Linear(d_router or d_in, n_experts, bias=False)
         self.noise = nn.Linear(d_router or d_in, n_experts, bias=False) if noisy else None
@@ -131,7 +131,7 @@ class MoE(nn.Module):
         self.register_buffer('_util_tokens', torch.zeros((), dtype=torch.long), persistent=False)
 
     @property
-    def active_experts(self)->int: return self.n_experts if self.k is None else self.k
+    def active_experts(self)->int: return self.n_experts if self.top_k is None else self.top_k
 
     def router_logits(self, r:Tensor)->Tensor:
         "Router logits `(N, E)` for router inputs `(N, d_router)` (noisy while training when `noisy=True`)."
@@ -155,7 +155,7 @@ class MoE(nn.Module):
         lt = logits.float().T.contiguous()
         pt = (lt - lt.amax(0, keepdim=True)).exp()
         pt = pt / pt.sum(0, keepdim=True)
-        return pt.T, pt.topk(self.k or 1, dim=0).indices.T
+        return pt.T, pt.topk(self.top_k or 1, dim=0).indices.T
 
     def gates(self, probs:Tensor, chosen:Tensor)->Tensor:
         "Mixing weights `(N, k)` of each token's chosen experts (renormalised over the k when `normalize`)."
@@ -164,7 +164,7 @@ class MoE(nn.Module):
 
     def _sparse(self, xs:Tensor, probs:Tensor, chosen:Tensor, keep:Tensor|None=None)->Tensor:
         "Top-k mixture; `keep` (N,) zeroes the rows of padding tokens (element-wise experts only)."
-        k = self.k
+        k = self.top_k
         gates = self.gates(probs, chosen)                              # (N, k)
         if all(isinstance(e, ScaleExpert) for e in self.experts):      # element-wise experts: mix the k scale vectors
             if keep is not None: gates = gates * keep[:, None].to(gates.dtype)   # zero gates: zero output rows
@@ -197,13 +197,13 @@ class MoE(nn.Module):
         if mask is not None and all(isinstance(e, ScaleExpert) for e in self.experts):
             # element-wise experts: computing the padding too and zeroing it is cheaper than gathering the real tokens
             probs, chosen = self.route(rf); m = mask.reshape(-1)
-            if self.k is None: y = self._dense(xf, probs) * m[:, None].to(xf.dtype)
+            if self.top_k is None: y = self._dense(xf, probs) * m[:, None].to(xf.dtype)
             else: y = self._sparse(xf, probs, chosen, keep=m)
             return y.reshape(*lead, self.d_out), self._report(probs, chosen, m)
         idx = None if mask is None else mask.reshape(-1).nonzero(as_tuple=True)[0]
         xs, rs = (xf, rf) if idx is None else (xf.index_select(0, idx), rf.index_select(0, idx))
         probs, chosen = self.route(rs)                                 # (N, E) fp32; (N, k), dense: the arg-max, for statistics
-        y = self._dense(xs, probs) if self.k is None else self._sparse(xs, probs, chosen)
+        y = self._dense(xs, probs) if self.top_k is None else self._sparse(xs, probs, chosen)
         if idx is not None:
             y = y.new_zeros(xf.shape[0], self.d_out).index_copy(0, idx, y)
         return y.reshape(*lead, self.d_out), self._report(probs, chosen)
@@ -234,7 +234,7 @@ class MoE(nn.Module):
         # the routing report covers the real tokens only, as in `forward`
         lead = i.shape; i, j = i.reshape(-1), j.reshape(-1)
         probs, chosen = self.route_logits(t.a_logits.index_select(0, i) + t.b_logits.index_select(0, j))
-        if self.k is None: y = torch.einsum('ne,ned->nd', probs.to(t.a_out.dtype), t.a_out.index_select(0, i) + t.b_out.index_select(0, j))
+        if self.top_k is None: y = torch.einsum('ne,ned->nd', probs.to(t.a_out.dtype), t.a_out.index_select(0, i) + t.b_out.index_select(0, j))
         else: y = t.mix(i, j, chosen, self.gates(probs, chosen))
         if mask is not None:
             mask = mask.reshape(-1); y = y * mask[:, None].to(y.dtype)
@@ -243,7 +243,7 @@ class MoE(nn.Module):
     def utilisation(self)->dict:
         "Accumulated routing since the last reset: tokens, per-expert counts, fraction of slots and mean router probability."
         t = int(self._util_tokens); c = self._util_counts.detach().cpu().clone()
-        return dict(tokens=t, counts=c, fraction=c.double()/max(t*(self.k or 1), 1),
+        return dict(tokens=t, counts=c, fraction=c.double()/max(t*(self.top_k or 1), 1),
                     mean_prob=(self._util_prob.detach().cpu()/max(t, 1)))
 
     def reset_utilisation(self)->None:

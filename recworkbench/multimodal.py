@@ -12,12 +12,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 from .core import ConfigError
-from .models import BACKBONES, MixerBlock, SeqRec
+from .models import Recommender, mixer_blocks, init_weights
 from .moe import MoE, DenseEquivalent, dense_equivalent, active_params
 
 # %% auto #0
-__all__ = ['MOE_MODES', 'interval_buckets', 'TimeEmbedding', 'backbone_blocks', 'AttachAuxLoss', 'MultiModalSeqRec',
-           'multimodal_model', 'model_dense_equivalent', 'model_active_params', 'utilisation_frame']
+__all__ = ['MOE_MODES', 'interval_buckets', 'TimeEmbedding', 'AttachAuxLoss', 'MultiModalSeqRec', 'multimodal_model',
+           'model_dense_equivalent', 'model_active_params', 'utilisation_frame']
 
 # %% ../nbs/06a_multimodal.ipynb #c840e70b
 def interval_buckets(times:Tensor,        # (B, L) int64 unix seconds, left-padded with 0
@@ -46,27 +46,6 @@ class TimeEmbedding(nn.Module):
         ab = torch.cos(self.absolute(days) * self.inv_freq)
         return torch.cat([self.interval(interval_buckets(times, mask, self.n_buckets, self.scale)), ab], -1) * mask[..., None]
 
-# %% ../nbs/06a_multimodal.ipynb #338b9a99
-def backbone_blocks(backbone:str,             # a key of `recworkbench.models.BACKBONES`
-                    d_model:int,              # width of the stream
-                    n_layers:int|None=None,   # blocks (default: the backbone's)
-                    n_heads:int=2,            # attention heads (attention backbones)
-                    dropout:float|None=None,  # dropout (default: the backbone's)
-                    d_inner:int|None=None,    # PFFN width (default 4 * d_model)
-                    mixer_kw:dict|None=None,  # extra mixer arguments
-                   )->tuple[nn.ModuleList, bool, float]: # (blocks, causal?, dropout used)
-    "A stack of `MixerBlock`s with the mixer of a registered backbone, initialised as in `SeqRec`."
-    if backbone not in BACKBONES: raise ConfigError(f"unknown backbone {backbone!r}", hint=f"use one of {', '.join(BACKBONES)}")
-    make_mixer, causal, defaults = BACKBONES[backbone]
-    n_layers = n_layers or defaults['n_layers']; dropout = defaults['dropout'] if dropout is None else dropout
-    mkw = {**defaults.get('mixer_kw', {}), **(mixer_kw or {})}
-    if backbone == 'sasrec': mkw = dict(n_heads=n_heads, dropout=dropout, **mkw)
-    blocks = nn.ModuleList([MixerBlock(make_mixer(d_model, **mkw), d_model, d_inner or 4 * d_model, dropout) for _ in range(n_layers)])
-    for b in blocks:
-        b.ffn.apply(SeqRec._init)
-        if backbone == 'sasrec': b.mixer.apply(SeqRec._init)
-    return blocks, causal, dropout
-
 # %% ../nbs/06a_multimodal.ipynb #979dfad1
 class AttachAuxLoss(torch.autograd.Function):
     "Identity on `out`; in backward, `aux` receives gradient 1 (as if `aux` were added to the final loss)."
@@ -81,8 +60,8 @@ class AttachAuxLoss(torch.autograd.Function):
 # %% ../nbs/06a_multimodal.ipynb #8c336755
 MOE_MODES = ('dense', 'sparse', 'none')
 
-class MultiModalSeqRec(nn.Module):
-    "HM4SR-style multimodal sequential recommender with dense or sparse top-k MoEs (model contract of `SeqRec`)."
+class MultiModalSeqRec(Recommender):
+    "HM4SR-style multimodal sequential recommender with dense or sparse top-k MoEs (the `Recommender` contract)."
     def __init__(self,
                  n_items:int,                  # real items (ids 1..n_items; 0 is padding)
                  features:dict|None=None,      # name -> (n_items + 1, d_f) array/tensor: one frozen stream per entry
@@ -97,13 +76,13 @@ class MultiModalSeqRec(nn.Module):
                  use_id:bool=True,             # include the learned ID stream
                  moe:str='dense',              # interaction MoE: 'dense' (softmax, HM4SR), 'sparse' (top-k) or 'none'
                  n_experts:int=4,              # experts of the interaction MoE
-                 k:int=2,                      # experts per token when moe='sparse'
+                 top_k:int=2,                  # experts per token when moe='sparse'
                  expert:str='linear',          # interaction experts: 'linear' (HM4SR) or 'mlp' (the usual sparse-MoE FFN)
                  aux_weight:float=0.01,        # weight of every MoE's load-balancing loss
                  noisy:bool=False,             # noisy top-k routing while training
                  temporal:bool=True,           # temporal MoE (used only when `times` are passed to `encode`)
                  temporal_experts:int=4,       # experts of the temporal MoE
-                 temporal_k:int|None=None,     # temporal top-k (default: k when moe='sparse', dense otherwise)
+                 temporal_top_k:int|None=None, # temporal experts per token (default: top_k when sparse, else dense)
                  n_time_buckets:int=64,        # interval buckets
                  interval_scale:float=1.0,     # interval buckets per doubling of the gap
                  aux_via_backward:bool=True,   # attach the aux loss to the output's backward pass (see above)
@@ -116,6 +95,7 @@ class MultiModalSeqRec(nn.Module):
                                                           hint="keep use_id=True or pass features={'text': array, ...}")
         self.n_items, self.max_len, self.d_model, self.backbone = n_items, max_len, d_model, backbone
         self.moe_mode, self.temporal, self.aux_via_backward = moe, temporal, aux_via_backward
+        self.aux_in_graph = aux_via_backward          # the contract's name for it
         self.table_inference, self._tables = table_inference, None
         self.streams = (['id'] if use_id else []) + list(features)
         if len(set(self.streams)) != len(self.streams): raise ConfigError(f"duplicate stream names {self.streams}", hint="do not name a feature set 'id'")
@@ -130,21 +110,23 @@ class MultiModalSeqRec(nn.Module):
             self.register_buffer(f'feat_{name}', arr, persistent=False)
             self.proj[name] = nn.Linear(arr.shape[1], d)
         self.pos_emb = nn.Embedding(max_len, d)
-        routing = dict(k=k if moe == 'sparse' else None, aux_weight=aux_weight, noisy=noisy)
+        routing = dict(top_k=top_k if moe == 'sparse' else None, aux_weight=aux_weight, noisy=noisy)
         self.interaction = nn.ModuleDict({s: MoE(S * d, d, n_experts, expert=expert, d_router=d, d_hidden=4 * d, **routing) for s in self.streams}) if moe != 'none' else None
         self.interaction_scale = nn.Parameter(torch.ones(S)) if moe != 'none' else None
-        tk = temporal_k if temporal_k is not None else (k if moe == 'sparse' else None)
+        tk = temporal_top_k if temporal_top_k is not None else (top_k if moe == 'sparse' else None)
         if temporal:
             self.time_emb = TimeEmbedding(d, n_time_buckets, interval_scale)
             # scale experts replace the streams, so top-k gates are renormalised (k=1 then means "pick one expert")
-            self.temporal_moe = MoE(S * d, S * d, temporal_experts, k=tk, expert='scale', d_router=2 * d,
+            self.temporal_moe = MoE(S * d, S * d, temporal_experts, top_k=tk, expert='scale', d_router=2 * d,
                                     aux_weight=aux_weight, noisy=noisy, normalize=True if tk else None)
         self.norms = nn.ModuleList([nn.LayerNorm(d, eps=1e-12) for _ in self.streams])
-        enc = [backbone_blocks(backbone, d, n_layers, n_heads, dropout, d_inner, mixer_kw) for _ in self.streams]
-        self.encoders = nn.ModuleList([e[0] for e in enc]); self.causal, p = enc[0][1], enc[0][2]
+        enc = [mixer_blocks(backbone, d, n_layers, n_heads, dropout, d_inner, mixer_kw) for _ in self.streams]
+        self.encoders = nn.ModuleList([blocks for blocks, _, _ in enc])
+        self.causal, p = enc[0][1].causal, enc[0][2]
         self.drop = nn.Dropout(p)
-        init_here = [self.pos_emb, self.proj] + ([self.item_emb] if use_id else []) + ([self.interaction] if self.interaction is not None else [])
-        for m in init_here: m.apply(SeqRec._init)
+        init_here = [self.pos_emb, self.proj] + ([self.item_emb] if use_id else [])
+        if self.interaction is not None: init_here.append(self.interaction)
+        for m in init_here + [self.encoders]: m.apply(init_weights)
         self._aux = None
 
     # ---- item side ----
@@ -214,11 +196,6 @@ class MultiModalSeqRec(nn.Module):
             self._tables = (key, {s: self.interaction[s].tables(a, b, self.stream_items(s), pos) for s in self.streams})
         return self._tables[1]
 
-    def user_states(self, items, times=None)->Tensor: return self.encode(items, times)[:, -1]
-    def score(self, items:Tensor, times:Tensor|None=None)->Tensor:
-        "Scores `(B, n_items + 1)`: the sum over streams of `h_s . e_s(item)` (column 0 is padding)."
-        return self.user_states(items, times) @ self.item_matrix().T
-    def forward(self, items, times=None): return self.score(items, times)
 
     # ---- routing ----
     def moe_layers(self)->dict:

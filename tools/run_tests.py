@@ -6,7 +6,7 @@ papermill with tiny parameters. Prints one line per test and ends with `N passed
     python tools/run_tests.py --flags slow    # also the cells marked #| slow
     python tools/run_tests.py --flags "slow gpu" --only 04a_ssm   # GPU checks on a CUDA machine
 """
-import argparse, os, re, subprocess, sys, tempfile, time
+import argparse, json, os, re, subprocess, sys, tempfile, time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -14,10 +14,11 @@ ROOT = Path(__file__).resolve().parents[1]
 NBS = ROOT/'nbs'
 # experiment notebooks: papermill parameters that make them finish in a minute or two
 SMOKE = {
-    'train.ipynb': dict(dataset='synthetic', epochs=2),
+    'train.ipynb': dict(dataset='synthetic', train={'epochs': 2}),
     'ssm_bench.ipynb': dict(dataset='synthetic', epochs=1, seeds=[0], latency_samples=2, latency_users=20),
     'usgm.ipynb': dict(epochs=1, seeds=[0]),
-    'rodpo.ipynb': dict(epochs=1, align_epochs=1, sweep_mode='none', sweep_align_lr='none'),
+    'rodpo.ipynb': dict(train={'epochs': 1}, align={'epochs': 1}, sweep={'mode': 'none', 'align_lr': []},
+                        latency_samples=3),
 }
 
 def run(cmd, env):
@@ -32,7 +33,8 @@ def library_test(nb, flags, env):
 def experiment_test(nb, params, env, tmp):
     out = Path(tmp)/nb.stem
     cmd = ['papermill', nb.name, str(out) + '.ipynb', '-k', 'python3', '--no-progress-bar', '-p', 'out_dir', str(out)]
-    for k, v in params.items(): cmd += ['-y', f'{k}: {v!r}'] if isinstance(v, list) else ['-p', k, str(v)]
+    for k, v in params.items():          # lists and dicts as YAML (JSON is YAML), scalars as plain -p values
+        cmd += ['-y', f'{k}: {json.dumps(v)}'] if isinstance(v, (list, dict)) else ['-p', k, str(v)]
     return run(cmd, env)
 
 def main():
