@@ -10,7 +10,7 @@ licenses = {'apache2': ('Apache Software License 2.0', 'OSI Approved :: Apache S
 statuses = ['Planning', 'Pre-Alpha', 'Alpha', 'Beta', 'Production/Stable', 'Mature', 'Inactive']
 lic = licenses[cfg['license']]
 requirements = cfg.get('requirements', '').split()
-extras = {name: cfg.get(f'{name}_requirements', '').split() for name in ('dev', 'gpu', 'cluster')}
+extras = {name: cfg.get(f'{name}_requirements', '').split() for name in ('dev', 'gpu', 'cluster', 'llm')}
 
 setuptools.setup(
     name=cfg['lib_name'],
