@@ -20,6 +20,7 @@ SMOKE = {
     'usgm.ipynb': dict(train={'epochs': 1}, seeds=[0]),
     'rodpo.ipynb': dict(train={'epochs': 1}, align={'epochs': 1}, sweep={'mode': 'none', 'align_lr': []},
                         latency_samples=3),
+    'sweep.ipynb': dict(spec='sweeps/smoke.yaml', runs_in_out_dir=True),
 }
 
 def run(cmd, env):
