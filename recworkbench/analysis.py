@@ -21,10 +21,9 @@ from scipy import stats
 from scipy.stats import gaussian_kde
 from .core import ConfigError, DataError, load_json, read_jsonl
 from .data import SeqDataset, left_pad
-from .metrics import (paired_bootstrap, bootstrap_ci, mask_scores, target_ranks,
-                                  measure_latency)
+from .metrics import paired_bootstrap, bootstrap_ci, mask_scores, target_ranks
+from .evaluation import measure_latency, score_histories
 from .objectives import sample_negatives, item_log_probs
-from .train import score_histories
 
 # %% auto #0
 __all__ = ['SWEEP_AXES', 'SWEEP_FILTERS', 'SWEEP_HUE', 'BASE_NAMES', 'user_scores', 'logit_data', 'kde_plot', 'pick_users',
@@ -56,7 +55,7 @@ def logit_data(models:dict,               # name -> model
                split:str='test',          # whose targets are y_w
                n_users:int|None=None,     # a random subset of users (None: all)
                strategy:str='hard',       # negative strategy (see recworkbench.objectives.sample_negatives)
-               top_k:int=10,              # pool of 'topk'
+               pool_size:int=10,          # pool of 'topk' (RoDPO's K)
                n_neg:int=1,               # negatives per user
                pool_model:str|None=None,  # the model whose ranking draws the negatives (default: the first)
                exclude_history:bool=True, # never draw a history item
@@ -73,8 +72,9 @@ def logit_data(models:dict,               # name -> model
     scores = {n: user_scores(m, ds, users, split, use_times=use_times) for n, m in models.items()}
     hist = left_pad([ds.histories(split)[u] for u in users], max(1, max(len(ds.histories(split)[u]) for u in users)))
     g = torch.Generator().manual_seed(seed)
-    neg = sample_negatives(strategy, scores[pool_model], pos, n=n_neg, top_k=top_k, history=hist, exclude_history=exclude_history,
-                           popularity=torch.as_tensor(ds.item_popularity(), dtype=torch.float32), generator=g)
+    options = {'pool_size': pool_size} if strategy == 'topk' else {}
+    neg = sample_negatives(strategy, scores[pool_model], pos, n=n_neg, history=hist, exclude_history=exclude_history,
+                           **options, popularity=torch.as_tensor(ds.item_popularity(), dtype=torch.float32), generator=g)
     items = torch.cat([pos[:, None], neg], 1)                                    # (U, 1 + n)
     kind = np.array(['y_w'] + ['y_l'] * n_neg)
     frames = []
@@ -328,7 +328,15 @@ def runs_frame(run_dirs,   # run folders (paths), or one folder whose subfolders
         metrics = load_json(d/'metrics.json') if done else {}
         rows.append(dict(run_id=d.name, run_dir=str(d), status='done' if done else 'failed',
                          wall_seconds=metrics.get('wall_seconds'), **params, **_flat_metrics(metrics)))
-    return pd.DataFrame(rows)
+    return _with_leaf_names(pd.DataFrame(rows))
+
+def _with_leaf_names(table:pd.DataFrame)->pd.DataFrame:
+    "Add the leaf name of each nested parameter column ('optim.lr' -> 'lr') when that name is unambiguous."
+    leaves = {}
+    for col in table.columns:
+        if '.' in col and '/' not in col: leaves.setdefault(col.rsplit('.', 1)[1], []).append(col)
+    extra = {leaf: table[cols[0]] for leaf, cols in leaves.items() if len(cols) == 1 and leaf not in table}
+    return table.assign(**extra)
 
 # %% ../nbs/11_analysis.ipynb #2bef8933
 def seed_stats(table:pd.DataFrame, # one row per run
