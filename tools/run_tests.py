@@ -18,7 +18,8 @@ SMOKE = {
     'ssm_bench.ipynb': dict(dataset='synthetic', seeds=[0], train={'epochs': 1},
                             latency={'n_samples': 2, 'sample_size': 20}),
     'usgm.ipynb': dict(train={'epochs': 1}, seeds=[0]),
-    'rodpo.ipynb': dict(train={'epochs': 1}, align={'epochs': 1}, sweep={'mode': 'none', 'align_lr': []},
+    'rodpo.ipynb': dict(train={'epochs': 1}, align={'epochs': 1},
+                        sweep={'mode': 'line', 'pool_size': [1, 5], 'beta': [], 'align_lr': [0.0001]},
                         latency_samples=3),
     'sweep.ipynb': dict(spec='sweeps/smoke.yaml', runs_in_out_dir=True),
 }
