@@ -410,7 +410,7 @@ class LetterORPOStep:
         logp = F.log_softmax(model(*trimmed(batch)).float(), -1)    # (B, n_letters)
         win = logp.gather(1, batch['winner'].view(-1, 1))[:, 0]      # (B,)
         lose = logp.gather(1, batch['loser'].view(-1, 1))[:, 0]      # (B,)
-        loss = orpo_loss(win, lose, lam=self.alpha).mean()
+        loss = orpo_loss(win, lose, odds_weight=self.alpha).mean()
         return loss, dict(n=len(win), prefer=float((win > lose).float().mean()))
 
 # %% ../nbs/13_llm.ipynb #5b9cd508
