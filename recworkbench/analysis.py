@@ -5,9 +5,7 @@
 # %% ../nbs/11_analysis.ipynb #0268426c
 from __future__ import annotations
 import html as _html
-import os
 import re
-import tempfile
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -19,10 +17,10 @@ import plotly.io as pio
 from plotly.subplots import make_subplots
 from scipy import stats
 from scipy.stats import gaussian_kde
-from .core import ConfigError, DataError, load_json, read_jsonl
+from .core import ConfigError, DataError, atomic_write, load_json, read_jsonl
 from .data import SeqDataset, left_pad
 from .metrics import paired_bootstrap, bootstrap_ci, mask_scores, target_ranks
-from .evaluation import measure_latency, score_histories
+from .evaluation import score_histories
 from .objectives import sample_negatives, item_log_probs
 
 # %% auto #0
@@ -30,7 +28,7 @@ __all__ = ['SWEEP_AXES', 'SWEEP_FILTERS', 'SWEEP_HUE', 'BASE_NAMES', 'user_score
            'case_studies', 'case_markdown', 'gain_table', 'wide_table', 'sweep_plot', 'dashboard', 'save_figure',
            'metrics_figure', 'metrics_dashboard', 'runs_frame', 'seed_stats', 'metric_column', 'sweep_figure',
            'sweep_dashboard', 'logit_figure', 'logit_dashboard', 'case_figure', 'case_dashboard', 'load_logs',
-           'curves_figure', 'curves_dashboard', 'filter_runs', 'compare_figure', 'run_browser', 'compare_latency']
+           'curves_figure', 'curves_dashboard', 'filter_runs', 'compare_figure', 'run_browser']
 
 # %% ../nbs/11_analysis.ipynb #dc0eec88
 @torch.no_grad()
@@ -244,19 +242,6 @@ def dashboard(controls:dict,      # name -> widget; the names are `make_figure`'
     return box
 
 # %% ../nbs/11_analysis.ipynb #f5410988
-def _atomic_bytes(data:bytes, path:Path)->Path:
-    "Write `data` to `path` via a temporary file in the same folder and os.replace."
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
 def save_figure(fig,                  # a go.Figure or a dashboard (its current .figure)
                 stem:str|Path,        # path without suffix: writes stem.png and stem.html
                 width:int=1200,       # PNG size in CSS pixels
@@ -271,8 +256,10 @@ def save_figure(fig,                  # a go.Figure or a dashboard (its current 
     height = height or fig.layout.height or 450
     html = fig.to_html(include_plotlyjs=True, full_html=True)
     png = fig.to_image(format='png', width=width, height=height, scale=scale)
-    return dict(png=_atomic_bytes(png, stem.with_suffix('.png')),
-                html=_atomic_bytes(html.encode(), stem.with_suffix('.html')))
+    paths = dict(png=stem.with_suffix('.png'), html=stem.with_suffix('.html'))
+    for kind, data in (('png', png), ('html', html.encode())):
+        with atomic_write(paths[kind], 'wb') as f: f.write(data)
+    return paths
 
 # %% ../nbs/11_analysis.ipynb #fe74216e
 def metrics_figure(table:pd.DataFrame, # long table from `gain_table`
@@ -737,35 +724,3 @@ def run_browser(table:pd.DataFrame)->widgets.VBox:
     box.controls = dict(text=text, status=status, runs=select, metric=metric)
     on_filter()
     return box
-
-# %% ../nbs/11_analysis.ipynb #d41246e9
-def compare_latency(predictors:dict,         # name -> callable(user_indices: np.ndarray) -> scores
-                    n_users:int,             # users to sample from
-                    rounds:int=20,           # timing rounds (each model once per round, rotating order)
-                    sample_size:int=512,     # users per round
-                    batch_size:int=128,      # users per call
-                    warmup:int=2,            # untimed calls per model first
-                    pairs:list|None=None,    # [(a, b), ...]: report time(a) / time(b) per round
-                    sync=None,               # e.g. torch.cuda.synchronize
-                    seed:int=0)->dict:       # {'models': frame, 'ratios': frame, 'samples': frame}
-    "Per-model seconds per user (mean, bootstrap CI over rounds) and paired per-round time ratios."
-    names = list(predictors)
-    rec = []
-    for r in range(rounds):
-        for j in range(len(names)):
-            name = names[(j + r) % len(names)]
-            timed = measure_latency(predictors[name], n_users, n_samples=1, sample_size=sample_size,
-                                    batch_size=batch_size, warmup=warmup if r == 0 else 0, sync=sync,
-                                    seed=seed * 100_003 + r)                  # same users for every model
-            rec.append(dict(round=r, model=name, seconds_per_user=timed['samples'][0]))
-    S = pd.DataFrame(rec)
-    W = S.pivot(index='round', columns='model', values='seconds_per_user')
-    models = pd.DataFrame([dict(model=n, **{k: v * 1e3 for k, v in bootstrap_ci(W[n].to_numpy(), 1000, seed=seed).items()})
-                           for n in names])
-    models.columns = ['model', 'ms_per_user', 'lo', 'hi']
-    ratios = []
-    for a, b in (pairs or []):
-        q = (W[a] / W[b]).to_numpy()
-        ci = bootstrap_ci(q, 1000, seed=seed)
-        ratios.append(dict(a=a, b=b, ratio=float(np.median(q)), mean=ci['mean'], lo=ci['lo'], hi=ci['hi']))
-    return dict(models=models, ratios=pd.DataFrame(ratios, columns=['a', 'b', 'ratio', 'mean', 'lo', 'hi']), samples=S)

@@ -671,7 +671,7 @@ def _write_results(run_dir:Path|None, net, ds:SeqDataset, backbone:str, cfg:Trai
                    wall_seconds:float)->dict:
     "Evaluate both splits and write metrics.json and rankings.parquet (atomically; no folder: nothing written)."
     rank_kw = dict(mask_history=cfg.mask_history, batch_size=cfg.eval_batch_size, use_times=cfg.use_times)
-    out = dict(dataset=repr(ds), backbone=backbone, dataset_fingerprint=_fingerprint(ds),
+    out = dict(dataset=repr(ds), backbone=backbone, dataset_fingerprint=ds.fingerprint(),
                best_epoch=res['best_epoch'], epochs_run=res['epochs_run'], train_seconds=res['train_seconds'],
                wall_seconds=wall_seconds, peak_memory_mb=peak_memory_mb(cfg.device),
                params=count_parameters(net), params_without_embeddings=count_parameters(net, embeddings=False),
@@ -687,9 +687,6 @@ def _write_results(run_dir:Path|None, net, ds:SeqDataset, backbone:str, cfg:Trai
         save_json(out, run_dir/'metrics.json')
     barrier()
     return out
-
-def _fingerprint(ds:SeqDataset)->str|None:
-    return ds.fingerprint() if hasattr(ds, 'fingerprint') else None
 
 # %% ../nbs/09_train.ipynb #f6158340
 def _finished_run(run_dir:Path, net, ds, cfg:TrainConfig, log)->dict:
