@@ -310,6 +310,7 @@ def atomic_write(path:str|Path, # the file to (re)place
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix='.tmp')
+        os.chmod(tmp, 0o666 & ~_umask())                # mkstemp makes 0600: use the mode open() would
     except OSError as err: raise storage_error(err, path) from err
     try:
         with os.fdopen(fd, mode) as f:
@@ -323,6 +324,12 @@ def atomic_write(path:str|Path, # the file to (re)place
     except BaseException:
         _remove_quietly(tmp)
         raise
+
+def _umask()->int:
+    "The process umask (read by setting and restoring it)."
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 def _remove_quietly(path):
     with contextlib.suppress(OSError): os.unlink(path)
