@@ -24,11 +24,11 @@ from .evaluation import score_histories
 from .objectives import sample_negatives, item_log_probs
 
 # %% auto #0
-__all__ = ['SWEEP_AXES', 'SWEEP_FILTERS', 'SWEEP_HUE', 'BASE_NAMES', 'user_scores', 'logit_data', 'kde_plot', 'pick_users',
-           'case_studies', 'case_markdown', 'gain_table', 'wide_table', 'sweep_plot', 'dashboard', 'save_figure',
-           'metrics_figure', 'metrics_dashboard', 'runs_frame', 'seed_stats', 'metric_column', 'sweep_figure',
-           'sweep_dashboard', 'logit_figure', 'logit_dashboard', 'case_figure', 'case_dashboard', 'load_logs',
-           'curves_figure', 'curves_dashboard', 'filter_runs', 'compare_figure', 'run_browser']
+__all__ = ['SWEEP_AXES', 'SWEEP_FILTERS', 'SWEEP_HUE', 'BASE_NAMES', 'MEASURED', 'user_scores', 'logit_data', 'kde_plot',
+           'pick_users', 'case_studies', 'case_markdown', 'gain_table', 'wide_table', 'sweep_plot', 'dashboard',
+           'save_figure', 'metrics_figure', 'metrics_dashboard', 'runs_frame', 'seed_stats', 'metric_column',
+           'sweep_figure', 'sweep_dashboard', 'logit_figure', 'logit_dashboard', 'case_figure', 'case_dashboard',
+           'load_logs', 'curves_figure', 'curves_dashboard', 'filter_runs', 'compare_figure', 'run_browser']
 
 # %% ../nbs/11_analysis.ipynb #dc0eec88
 @torch.no_grad()
@@ -675,11 +675,13 @@ def _param_columns(table:pd.DataFrame)->list:
     params = [c for c in table.columns if '/' not in c and c not in _BOOK]
     return [c for c in params if table[c].map(str).nunique() > 1]
 
+MEASURED = ('wall_seconds', 'started', 'error')   # run facts that are measurements, not what a run was given
+
 def filter_runs(table:pd.DataFrame, text:str='', status:str='all')->pd.DataFrame:
-    "Rows whose parameters contain `text` (case-insensitive, any column) and whose status matches."
+    "Rows whose parameters or names contain `text` (case-insensitive) and whose status matches."
     rows = table if status == 'all' else table[table['status'] == status]
     if text.strip():
-        params = [c for c in rows.columns if '/' not in c]
+        params = [c for c in rows.columns if '/' not in c and c not in MEASURED]
         hay = rows[params].apply(lambda col: col.map(str)).agg(' '.join, axis=1).str.lower()
         rows = rows[hay.str.contains(text.strip().lower(), regex=False)]
     return rows
