@@ -220,7 +220,7 @@ def sweep_plot(df:pd.DataFrame,             # one row per run: parameter columns
 def _show(out:widgets.Output, # where the figure goes
           fig:go.Figure):     # the figure to show
     "Replace `out`'s content with `fig` as plotly JSON (no plotly.js bundle saved in the notebook)."
-    out.clear_output(wait=True)
+    out.clear_output()      # not wait=True: a deferred clear inside an Output widget can stall nbclient/papermill
     with out:
         pio.show(fig, renderer='plotly_mimetype')
 

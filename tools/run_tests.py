@@ -35,7 +35,8 @@ def library_test(nb, flags, env):
 
 def experiment_test(nb, params, env, tmp):
     out = Path(tmp)/nb.stem
-    cmd = ['papermill', nb.name, str(out) + '.ipynb', '-k', 'python3', '--no-progress-bar', '-p', 'out_dir', str(out)]
+    cmd = ['papermill', nb.name, str(out) + '.ipynb', '-k', 'python3', '--no-progress-bar', '-p', 'out_dir', str(out),
+           '--execution-timeout', '900']      # a stalled cell fails the test instead of holding the run forever
     for k, v in params.items():          # lists and dicts as YAML (JSON is YAML), scalars as plain -p values
         cmd += ['-y', f'{k}: {json.dumps(v)}'] if isinstance(v, (list, dict)) else ['-p', k, str(v)]
     return run(cmd, env)
