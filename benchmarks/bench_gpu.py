@@ -51,7 +51,7 @@ def parse_args(argv=None):
     p.add_argument('--out', default='outputs/bench_gpu', help='output folder')
     p.add_argument('--sections', nargs='+', default=['gemm', 'mixers', 'ce', 'topk'],
                    choices=['gemm', 'mixers', 'ce', 'topk'])
-    p.add_argument('--mixers', nargs='+', default=list(ssm.SSM_MIXERS), choices=list(ssm.SSM_MIXERS))
+    p.add_argument('--mixers', nargs='+', default=bench_mixers.SSM_NAMES, choices=bench_mixers.SSM_NAMES)
     p.add_argument('--modes', nargs='+', default=['eager', 'compile', 'mamba_ssm'],
                    choices=['eager', 'compile', 'mamba_ssm'])
     p.add_argument('--d-model', type=int, default=64, help='model / embedding width')

@@ -26,6 +26,9 @@ except ImportError:  # running from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from recworkbench import ssm
 from recworkbench.core import pick_device, save_json
+from recworkbench.models import MIXERS
+
+SSM_NAMES = [name for name in MIXERS if name != 'attention']   # the state-space mixers
 
 
 def parse_args(argv=None):
@@ -34,7 +37,7 @@ def parse_args(argv=None):
     p.add_argument('--batch', type=int, default=256, help='batch size of the mixer timings')
     p.add_argument('--lengths', type=int, nargs='+', default=[50, 200, 1000], help='sequence lengths')
     p.add_argument('--d-model', type=int, default=64, help='model width')
-    p.add_argument('--mixers', nargs='+', default=['mamba', 'mamba2', 'hydra'], choices=list(ssm.SSM_MIXERS))
+    p.add_argument('--mixers', nargs='+', default=['mamba', 'mamba2', 'hydra'], choices=SSM_NAMES)
     p.add_argument('--modes', nargs='+', default=['eager', 'compile', 'mamba_ssm'], choices=['eager', 'compile', 'mamba_ssm'])
     p.add_argument('--reps', type=int, default=10, help='timed repetitions (the median is reported)')
     p.add_argument('--warmup', type=int, default=2, help='untimed repetitions first (compilation happens here)')
@@ -80,7 +83,7 @@ def bench_mixer(name, mode, L, args, device, dtype):
     gen = torch.Generator().manual_seed(args.seed)
     torch.manual_seed(args.seed)
     backend = 'mamba_ssm' if mode == 'mamba_ssm' else 'torch'
-    mod = ssm.SSM_MIXERS[name](args.d_model, backend=backend).to(device=device, dtype=dtype)
+    mod = MIXERS[name](args.d_model, backend=backend).to(device=device, dtype=dtype)
     x = torch.randn(args.batch, L, args.d_model, generator=gen).to(device=device, dtype=dtype)
     mask = left_padded_mask(args.batch, L, device, gen)
     fn = mod
@@ -171,7 +174,7 @@ def plot(rows, scan_rows, path):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    mixers = sorted({r['mixer'] for r in rows}, key=lambda m: list(ssm.SSM_MIXERS).index(m))
+    mixers = sorted({r['mixer'] for r in rows}, key=lambda m: SSM_NAMES.index(m))
     ncol = max(1, len(mixers) + (1 if scan_rows else 0))
     fig, axes = plt.subplots(1, ncol, figsize=(4.2 * ncol, 3.6), squeeze=False)
     for ax, m in zip(axes[0], mixers):

@@ -18,8 +18,9 @@ __all__ = ['RecWorkbenchError', 'DataError', 'ConfigError', 'StorageError', 'Run
            'Registry', 'Check', 'at_least', 'positive', 'between', 'one_of', 'validate_config', 'config_from_dict',
            'Config', 'config_diff', 'seed_everything', 'rng_state', 'set_rng_state', 'pick_device', 'Distributed',
            'distributed', 'barrier', 'storage_error', 'atomic_write', 'to_jsonable', 'save_text', 'save_json',
-           'save_parquet', 'load_json', 'append_jsonl', 'read_jsonl', 'make_run_dir', 'RunLock', 'save_checkpoint',
-           'load_checkpoint', 'project_root', 'resolve_path', 'merged', 'check_notebook_parameters', 'Timer']
+           'save_parquet', 'load_json', 'json_line', 'append_jsonl', 'read_jsonl', 'save_jsonl', 'make_run_dir',
+           'RunLock', 'save_checkpoint', 'load_checkpoint', 'project_root', 'resolve_path', 'merged',
+           'check_notebook_parameters', 'Timer']
 
 # %% ../nbs/00_core.ipynb #5e11dbbd
 class RecWorkbenchError(Exception):
@@ -371,13 +372,17 @@ def load_json(path:str|Path):
         raise RunFolderError(f"damaged JSON ({err})", file=path, hint="delete it and run again") from err
 
 # %% ../nbs/00_core.ipynb #2bbe5978
+def json_line(record:dict)->str:
+    "One record as a line of JSON (the per-epoch log format)."
+    return json.dumps(to_jsonable(record)) + '\n'
+
 def append_jsonl(record:dict, path:str|Path)->None:
     "Append one record as a line of JSON (the per-epoch log format), flushed to disk."
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, 'a') as f:
-            f.write(json.dumps(to_jsonable(record)) + '\n')
+            f.write(json_line(record))
             f.flush()
             os.fsync(f.fileno())
     except OSError as err: raise storage_error(err, path) from err
@@ -393,6 +398,10 @@ def read_jsonl(path:str|Path)->list[dict]:
             if i == len(lines) - 1: break
             raise RunFolderError(f"damaged log line ({err})", file=path, line=i + 1) from err
     return out
+
+def save_jsonl(records:list, path:str|Path)->Path:
+    "Replace a JSON-lines file with `records`, atomically (a log cut back on resume)."
+    return save_text(''.join(json_line(r) for r in records), path)
 
 # %% ../nbs/00_core.ipynb #4ec742f8
 def make_run_dir(out_dir:str|Path|None=None, # the run folder; None makes `outputs/<prefix>-<timestamp>`

@@ -137,6 +137,7 @@ class Backbone:
     n_layers: int = 1          # blocks
     dropout: float = 0.2       # dropout everywhere
     mixer_kw: dict = field(default_factory=dict) # the mixer's own arguments
+    cloze: bool = False        # default training: masked items (True) or one prefix per target (False)
     doc: str = ''
 
 BACKBONES = Registry('backbone')
@@ -153,8 +154,10 @@ _SSM_KW = dict(d_state=32, d_conv=4, expand=2)
 register_backbone(Backbone('sasrec', 'attention', True, n_layers=2, doc='SASRec (Kang & McAuley 2018)'))
 register_backbone(Backbone('mamba4rec', 'mamba', True, mixer_kw=_SSM_KW, doc='Mamba4Rec'))
 register_backbone(Backbone('mamba2rec', 'mamba2', True, mixer_kw=_SSM_KW, doc='2Mamba4Rec (Mamba2)'))
-register_backbone(Backbone('hydra4rec', 'hydra', False, mixer_kw={**_SSM_KW, 'd_conv': 7}, doc='Hydra4Rec'))
-register_backbone(Backbone('bert4rec', 'attention', False, n_layers=2, doc='BERT4Rec (bidirectional attention)'))
+register_backbone(Backbone('hydra4rec', 'hydra', False, mixer_kw={**_SSM_KW, 'd_conv': 7}, cloze=True,
+                           doc='Hydra4Rec'))
+register_backbone(Backbone('bert4rec', 'attention', False, n_layers=2,
+                           doc='BERT4Rec (bidirectional attention)'))
 
 # %% ../nbs/05_models.ipynb #27dacd71
 def mixer_blocks(backbone:str,             # a key of BACKBONES
@@ -251,7 +254,7 @@ class ModelConfig(Config):
     dropout:float|None=None     # dropout everywhere (None: the backbone's default)
     d_inner:int|None=None       # PFFN width (None: 4 * d_model)
     mixer_kw:dict=field(default_factory=dict) # the mixer's own arguments (e.g. d_state, backend)
-    cloze:bool|None=None        # mask token + cloze ranking (None: on for bidirectional backbones)
+    cloze:bool|None=None        # mask token + cloze ranking (None: the backbone's `cloze` default)
     checks: ClassVar[dict] = dict(d_model=at_least(1), max_len=at_least(1), n_layers=at_least(1),
                                   n_heads=at_least(1), dropout=between(0, 1, high_open=True), d_inner=at_least(1))
 
@@ -262,7 +265,7 @@ def make_model(backbone:str,              # a key of BACKBONES
     "Build a registered sequential recommender by name; parameters are validated first."
     spec = BACKBONES[backbone]
     cfg = model_kw if isinstance(model_kw, ModelConfig) else ModelConfig(**model_kw)
-    cloze = (not spec.causal) if cfg.cloze is None else cfg.cloze
+    cloze = spec.cloze if cfg.cloze is None else cfg.cloze
     return SeqRec(n_items, backbone, cfg.d_model, cfg.max_len, cfg.n_layers, cfg.n_heads, cfg.dropout,
                   cfg.d_inner, cfg.mixer_kw, cloze=cloze)
 

@@ -13,9 +13,9 @@ from torch.autograd.function import once_differentiable
 from .core import ConfigError
 
 # %% auto #0
-__all__ = ['BACKENDS', 'SSM_MIXERS', 'mamba_ssm_available', 'check_backend', 'resolve_backend', 'shift_right',
-           'selective_scan_ref', 'selective_scan', 'ssd_ref', 'ssd_chunked', 'GatedRMSNorm', 'depthwise_conv',
-           'MambaMixer', 'Mamba2Mixer', 'HydraMixer']
+__all__ = ['BACKENDS', 'mamba_ssm_available', 'check_backend', 'resolve_backend', 'shift_right', 'selective_scan_ref',
+           'selective_scan', 'ssd_ref', 'ssd_chunked', 'GatedRMSNorm', 'depthwise_conv', 'MambaMixer', 'Mamba2Mixer',
+           'HydraMixer']
 
 # %% ../nbs/04a_ssm.ipynb #0aaf702a
 BACKENDS = ('auto', 'torch', 'mamba_ssm', 'ref')
@@ -560,6 +560,3 @@ class HydraMixer(nn.Module):
         diag = F.linear(xs, self.fc_D.weight, self.D).repeat_interleave(self.headdim, -1)
         y = y2[:b] + y2[b:].flip(1) + xs * diag
         return _apply(self.out_proj(self.norm(y, z)), m)
-
-# %% ../nbs/04a_ssm.ipynb #476ede22
-SSM_MIXERS = {'mamba': MambaMixer, 'mamba2': Mamba2Mixer, 'hydra': HydraMixer}

@@ -18,7 +18,7 @@ from torch.nn.parallel import DistributedDataParallel
 from .core import (Config, ConfigError, Distributed, NumericalError, RunFolderError, RunLock, Timer,
                                append_jsonl, at_least, barrier, between, config_diff, config_from_dict, distributed,
                                load_checkpoint, load_json, make_run_dir, one_of, pick_device, positive, read_jsonl,
-                               rng_state, save_checkpoint, save_json, save_parquet, save_text, seed_everything,
+                               rng_state, save_checkpoint, save_json, save_jsonl, save_parquet, seed_everything,
                                set_rng_state, to_jsonable)
 from .data import SeqDataset, load_dataset, left_pad, training_windows, prefix_samples
 from .evaluation import evaluate, rankings_frame, split_metrics
@@ -29,8 +29,8 @@ from .optim import OptimizerSetup, adaptive_steps, make_optimizer
 # %% auto #0
 __all__ = ['METRIC_NAMES', 'TARGET_MODES', 'RUNTIME_KEYS', 'RUN_FILES', 'LoopConfig', 'check_metric', 'TrainConfig',
            'train_tensors', 'resolve_targets', 'NextItemStep', 'ClozeStep', 'LoaderStep', 'TensorLoader', 'StepModule',
-           'make_engine', 'process_device', 'LoopState', 'json_line', 'engine_step', 'fit', 'next_item_parts',
-           'fit_next_item', 'prepare_run_dir', 'run_experiment', 'machine_info', 'peak_memory_mb', 'train_cli']
+           'make_engine', 'process_device', 'LoopState', 'engine_step', 'fit', 'next_item_parts', 'fit_next_item',
+           'prepare_run_dir', 'run_experiment', 'machine_info', 'peak_memory_mb', 'train_cli']
 
 # %% ../nbs/09_train.ipynb #478547c7
 METRIC_NAMES = ('HR', 'NDCG', 'MRR')
@@ -411,13 +411,9 @@ def _resume(run_dir:Path, writer:Path|None, model, setup, loader, step, device, 
     log_path = run_dir/'log.jsonl'
     if writer and log_path.exists():
         kept = [r for r in read_jsonl(log_path) if r['epoch'] <= state.epoch]
-        save_text(''.join(json_line(r) for r in kept), log_path)
+        save_jsonl(kept, log_path)
     log(f"resuming {run_dir} after epoch {state.epoch}")
     return state
-
-def json_line(record:dict)->str:
-    import json
-    return json.dumps(to_jsonable(record)) + '\n'
 
 # %% ../nbs/09_train.ipynb #5f9496e8
 def _validate(model, validate, cfg:LoopConfig, setup:OptimizerSetup, device)->tuple[dict, float]:
