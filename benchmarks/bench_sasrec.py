@@ -15,9 +15,9 @@ def one(max_len, device, threads, run_root):
     from recworkbench.train import run_experiment
     from recworkbench.core import read_jsonl
     run_dir = Path(run_root)/f'sasrec-ml100k-L{max_len}'
-    if run_dir.exists():
-        import shutil; shutil.rmtree(run_dir)   # a benchmark trains from scratch
-    out = run_experiment('ml-100k', 'sasrec', out_dir=run_dir, max_len=max_len, device=device, download=True, progress=False, log=lambda *a: None)
+    out = run_experiment('ml-100k', 'sasrec', out_dir=run_dir, data=dict(download=True),
+                         model=dict(max_len=max_len), train=dict(device=device, progress=False),
+                         overwrite=True, log=lambda *a: None)
     log = read_jsonl(run_dir/'log.jsonl')
     ep = [r['train_seconds'] for r in log]
     return dict(max_len=max_len, epochs_run=out['epochs_run'], best_epoch=out['best_epoch'],

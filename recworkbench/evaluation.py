@@ -11,6 +11,7 @@ import torch
 import torch.nn as nn
 from .core import ConfigError, distributed
 from .data import SeqDataset, left_pad
+from .ops import chunked_target_ranks, chunked_topk
 from .metrics import (mask_scores, target_ranks, top_items, per_user_metrics, summarise,
                                   bootstrap_ci)
 
@@ -43,6 +44,7 @@ def rank_users(model:nn.Module,          # a `Recommender`
                top_k:int=100,            # length of the returned top lists
                device=None,              # default: the model's
                use_times:bool=False,     # pass each history's timestamps to `score` (temporal models)
+               item_chunk:int|None=None, # items scored at once, exactly (large catalogues); None: all
               )->tuple[np.ndarray, np.ndarray]: # (ranks (n_users,), top-`top_k` internal ids (n_users, top_k))
     "Ranks of every user's `split` target over all items, and each user's top-`top_k` internal item ids."
     if split not in ('valid', 'test'): raise ConfigError(f"split={split!r}", hint="use 'valid' or 'test'")
@@ -56,7 +58,7 @@ def rank_users(model:nn.Module,          # a `Recommender`
     ranks, tops = [], []
     for start in range(0, len(mine), batch_size):
         part_ranks, part_tops = _rank_batch(model, split_data, mine[start:start + batch_size], max_len,
-                                            mask_history, top_k, device)
+                                            mask_history, top_k, device, item_chunk)
         ranks.append(part_ranks)
         tops.append(part_tops)
     model.train(was_training)
@@ -64,16 +66,31 @@ def rank_users(model:nn.Module,          # a `Recommender`
     return _gathered(job, mine, ranks, tops) if job.active else (ranks, tops)
 
 # %% ../nbs/08a_evaluation.ipynb #a96527ae
-def _rank_batch(model, split_data:tuple, users:np.ndarray, max_len, mask_history, top_k, device)->tuple:
+def _rank_batch(model, split_data:tuple, users:np.ndarray, max_len, mask_history, top_k, device,
+                item_chunk=None)->tuple:
     "Ranks (B,) and top ids (B, top_k) of a batch of users; `split_data` = (histories, times|None, targets)."
     all_histories, all_times, all_targets = split_data
     histories = [all_histories[u] for u in users]
     times = [all_times[u] for u in users] if all_times is not None else None
     targets = torch.as_tensor(np.asarray(all_targets)[users])
-    scores = score_histories(model, histories, max_len, times, device)     # (B, V)
     seen = left_pad(histories, max(len(h) for h in histories)).to(device) if mask_history else None
+    if item_chunk:
+        return _chunked_batch(model, histories, times, targets, seen, max_len, top_k, device, item_chunk)
+    scores = score_histories(model, histories, max_len, times, device)     # (B, V)
     scores = mask_scores(scores, seen, keep=targets)
     return target_ranks(scores, targets), top_items(scores, top_k)
+
+def _chunked_batch(model, histories, times, targets, seen, max_len, top_k, device, item_chunk)->tuple:
+    "The same ranks and top ids from user states and the item table, `item_chunk` items at a time."
+    items = left_pad(histories, max_len).to(device)                        # (B, L)
+    stamps = None if times is None else left_pad(times, max_len).to(device)
+    states = model.user_states(items, stamps)                              # (B, d)
+    table = model.item_matrix()                                            # (V, d)
+    targets = targets.to(device)
+    ranks = chunked_target_ranks(states, table, targets, item_chunk, exclude=seen)
+    k = min(top_k, table.shape[0] - 1)
+    _, tops = chunked_topk(states, table, k, item_chunk, exclude=seen, keep=targets)
+    return ranks.cpu(), tops.cpu()
 
 def _gathered(job, mine:np.ndarray, ranks:np.ndarray, tops:np.ndarray)->tuple:
     "Every process's users' ranks and tops, in user order (torchrun: ranking is sharded by user)."

@@ -12,6 +12,7 @@ from torch import Tensor
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 from .core import Config, ConfigError, Registry, at_least, between, positive
+from .ops import chunked_cross_entropy
 
 # %% auto #0
 __all__ = ['PREFERENCE_LOSSES', 'NEGATIVE_SAMPLERS', 'mask_padding', 'item_log_probs', 'full_ce_loss', 'dpo_loss', 'ipo_loss',
@@ -56,6 +57,7 @@ def full_ce_loss(hidden:Tensor,       # (N, d) user states
                  chunk:int|None=None, # rows per chunk (bounded memory, same result); None: all
                  ignore_index:int=0,  # targets equal to this are skipped (padding)
                  reduction:str='mean', # 'mean' over kept rows, 'sum', or 'none' (per row)
+                 item_chunk:int|None=None, # items per chunk: exact, no (N, V) logits (`ops`); None: all
                 )->Tensor:
     "Cross entropy of the softmax over all items (padding column excluded)."
     if reduction not in _REDUCTIONS:
@@ -63,6 +65,10 @@ def full_ce_loss(hidden:Tensor,       # (N, d) user states
                           hint=f"use one of: {', '.join(_REDUCTIONS)}")
     if chunk is not None and (not isinstance(chunk, int) or chunk < 1):
         raise ConfigError(f"chunk={chunk!r} must be a positive integer or None")
+    if item_chunk is not None:
+        if chunk is not None:
+            raise ConfigError("give chunk (rows) or item_chunk (items), not both", param='item_chunk')
+        return chunked_cross_entropy(hidden, items, targets, item_chunk, ignore_index, reduction)
     n_rows = hidden.shape[0]
     if chunk is None or chunk >= n_rows:
         rows = _ce_rows(hidden, items, targets, ignore_index)

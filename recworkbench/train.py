@@ -24,13 +24,14 @@ from .data import SeqDataset, load_dataset, left_pad, training_windows, prefix_s
 from .evaluation import evaluate, rankings_frame, split_metrics
 from .models import ModelConfig, Recommender, compiled, count_parameters, make_model
 from .objectives import full_ce_loss
+from .ops import sampled_softmax_loss
 from .optim import OptimizerSetup, adaptive_steps, make_optimizer
 
 # %% auto #0
 __all__ = ['METRIC_NAMES', 'TARGET_MODES', 'RUNTIME_KEYS', 'RUN_FILES', 'LoopConfig', 'check_metric', 'TrainConfig',
-           'train_tensors', 'resolve_targets', 'NextItemStep', 'ClozeStep', 'LoaderStep', 'TensorLoader', 'StepModule',
-           'make_engine', 'process_device', 'LoopState', 'engine_step', 'fit', 'next_item_parts', 'fit_next_item',
-           'prepare_run_dir', 'run_experiment', 'machine_info', 'peak_memory_mb', 'train_cli']
+           'train_tensors', 'resolve_targets', 'ItemSoftmax', 'NextItemStep', 'ClozeStep', 'LoaderStep', 'TensorLoader',
+           'StepModule', 'make_engine', 'process_device', 'LoopState', 'engine_step', 'fit', 'next_item_parts',
+           'fit_next_item', 'prepare_run_dir', 'run_experiment', 'machine_info', 'peak_memory_mb', 'train_cli']
 
 # %% ../nbs/09_train.ipynb #478547c7
 METRIC_NAMES = ('HR', 'NDCG', 'MRR')
@@ -85,11 +86,21 @@ class TrainConfig(LoopConfig):
     eval_batch_size:int=1024     # users per ranking batch
     n_boot:int=1000              # bootstrap resamples for confidence intervals
     ce_chunk:int|None=None       # rows per chunk of the full-softmax loss (bounded memory; None: all at once)
+    item_chunk:int|None=None     # items per chunk of the loss and the ranking: exact, no (rows x items)
+                                 # matrix (large catalogues; None: the whole catalogue at once)
+    sampled_softmax:int|None=None # negatives of a sampled softmax (popularity proposal, logQ-corrected)
+                                  # in place of the full softmax (None: full softmax)
     mask_prob:float=0.2          # cloze: probability that a position is masked
     checks: ClassVar[dict] = {**LoopConfig.checks, 'targets': one_of(*TARGET_MODES), 'micro_batch': at_least(1),
                               'samples_per_epoch': at_least(1), 'eval_batch_size': at_least(1),
-                              'n_boot': at_least(1), 'ce_chunk': at_least(1),
+                              'n_boot': at_least(1), 'ce_chunk': at_least(1), 'item_chunk': at_least(1),
+                              'sampled_softmax': at_least(1),
                               'mask_prob': between(0, 1, high_open=True)}
+
+    def rank_options(self)->dict:
+        "The keyword arguments of `evaluation.rank_users` that this config sets."
+        return dict(mask_history=self.mask_history, batch_size=self.eval_batch_size, use_times=self.use_times,
+                    item_chunk=self.item_chunk)
 
 # %% ../nbs/09_train.ipynb #2042c3f8
 def train_tensors(ds:SeqDataset,      # the dataset (training part: each history minus its last two items)
@@ -138,10 +149,41 @@ def _with_aux(model:Recommender, loss:torch.Tensor, stats:dict)->torch.Tensor:
     stats['aux'] = aux.detach()
     return loss if model.aux_in_graph else loss + aux
 
+# %% ../nbs/09_train.ipynb #a67a0682
+class ItemSoftmax:
+    "Cross-entropy of target items over the catalogue: the exact full softmax or a sampled softmax."
+    def __init__(self,
+                 chunk:int|None=None,        # rows per chunk of the exact loss (None: all)
+                 item_chunk:int|None=None,   # items per chunk of the exact loss (None: all)
+                 n_sampled:int|None=None,    # shared negatives of a sampled softmax (None: exact loss)
+                 log_q:torch.Tensor|None=None, # (V,) log proposal of the sampled softmax (None: uniform)
+                 seed:int=0):                # seed of the sampling stream
+        self.chunk, self.item_chunk, self.n_sampled = chunk, item_chunk, n_sampled
+        self.log_q, self.seed, self.generator = log_q, seed, None
+
+    def __call__(self, states:torch.Tensor, table:torch.Tensor, targets:torch.Tensor)->torch.Tensor:
+        "Mean loss of states (N, d) against the item table (V, d) for targets (N,)."
+        if not self.n_sampled:
+            return full_ce_loss(states, table, targets, chunk=self.chunk, item_chunk=self.item_chunk)
+        if self.generator is None: self.generator = torch.Generator().manual_seed(self.seed)
+        log_q = self.log_q if self.log_q is not None else table.new_zeros(len(table))
+        return sampled_softmax_loss(states, table, targets, self.n_sampled, log_q, self.generator)
+
+# %% ../nbs/09_train.ipynb #b5653dcc
+def _sampler_state(self:ItemSoftmax)->dict:
+    return dict(generator=self.generator.get_state() if self.generator is not None else None)
+
+def _sampler_load(self:ItemSoftmax, state:dict)->None:
+    if state['generator'] is not None:
+        self.generator = torch.Generator().manual_seed(self.seed)
+        self.generator.set_state(state['generator'])
+
+ItemSoftmax.state_dict, ItemSoftmax.load_state_dict = _sampler_state, _sampler_load
+
 @dataclass
 class NextItemStep:
-    "Full-softmax cross-entropy of the next item at every target position (or the last position)."
-    chunk:int|None=None      # rows per chunk of the loss (None: all at once)
+    "Cross-entropy of the next item at every target position (or the last position)."
+    loss:ItemSoftmax=field(default_factory=ItemSoftmax) # the item softmax (exact by default)
 
     def __call__(self, model:Recommender, batch:dict)->tuple[torch.Tensor, dict]:
         items, targets = batch['items'], batch['targets']        # (B, L), (B, L) or (B,)
@@ -150,15 +192,19 @@ class NextItemStep:
             keep = targets != 0
             states, targets = states[keep], targets[keep]        # (N, d), (N,)
         else: states = states[:, -1]
-        loss = full_ce_loss(states, model.item_matrix(), targets, chunk=self.chunk)
+        loss = self.loss(states, model.item_matrix(), targets)
         stats = dict(n=len(targets))
         return _with_aux(model, loss, stats), stats
+
+    def state_dict(self)->dict: return self.loss.state_dict()
+    def load_state_dict(self, state:dict)->None: self.loss.load_state_dict(state)
 
 # %% ../nbs/09_train.ipynb #e3e25c82
 class ClozeStep:
     "BERT4Rec's masked-item step: mask random positions, predict the masked items over all items."
-    def __init__(self, mask_prob:float=0.2, seed:int=0, chunk:int|None=None):
-        self.mask_prob, self.seed, self.chunk, self.generator = mask_prob, seed, chunk, None
+    def __init__(self, mask_prob:float=0.2, seed:int=0, loss:ItemSoftmax|None=None):
+        self.mask_prob, self.seed, self.generator = mask_prob, seed, None
+        self.loss = loss or ItemSoftmax()
 
     def _masks(self, items:torch.Tensor)->torch.Tensor:
         "(B, L) bool: real positions chosen for masking, at least one per sequence."
@@ -177,17 +223,19 @@ def _cloze_call(self:ClozeStep, model:Recommender, batch:dict)->tuple[torch.Tens
     chosen = self._masks(items)
     masked = items.masked_fill(chosen, model.mask_id)
     states = model.encode(masked, batch.get('times'))[chosen]    # (N, d)
-    loss = full_ce_loss(states, model.item_matrix(), items[chosen], chunk=self.chunk)
+    loss = self.loss(states, model.item_matrix(), items[chosen])
     stats = dict(n=int(chosen.sum()))
     return _with_aux(model, loss, stats), stats
 
 def _cloze_state(self:ClozeStep)->dict:
-    return dict(generator=self.generator.get_state() if self.generator is not None else None)
+    masks = self.generator.get_state() if self.generator is not None else None
+    return dict(generator=masks, loss=self.loss.state_dict())
 
 def _cloze_load(self:ClozeStep, state:dict)->None:
     if state['generator'] is not None:
         self.generator = torch.Generator().manual_seed(self.seed)
         self.generator.set_state(state['generator'])
+    self.loss.load_state_dict(state['loss'])
 
 ClozeStep.__call__, ClozeStep.state_dict, ClozeStep.load_state_dict = _cloze_call, _cloze_state, _cloze_load
 
@@ -551,21 +599,27 @@ def _finish(model, setup, run_dir, state:LoopState, best_weights, device, histor
                 controller=setup.controller)
 
 # %% ../nbs/09_train.ipynb #588ecc8b
+def _item_softmax(ds:SeqDataset, cfg:TrainConfig)->ItemSoftmax:
+    "The configured item softmax; a sampled one proposes items by training popularity (add-one smoothed)."
+    if not cfg.sampled_softmax: return ItemSoftmax(cfg.ce_chunk, cfg.item_chunk)
+    log_q = torch.log(torch.as_tensor(ds.item_popularity() + 1.0, dtype=torch.float32))
+    return ItemSoftmax(n_sampled=cfg.sampled_softmax, log_q=log_q, seed=cfg.seed)
+
 def next_item_parts(model:Recommender, ds:SeqDataset, cfg:TrainConfig, device=None)->tuple:
     "(step, loader, validate) of next-item (or cloze) training of `model` on `ds`."
     targets = resolve_targets(model, cfg.targets)
     items, labels, times = train_tensors(ds, model.max_len, targets, times=cfg.use_times)
+    loss = _item_softmax(ds, cfg)
     if targets == 'cloze':
-        step, units = ClozeStep(cfg.mask_prob, cfg.seed, cfg.ce_chunk), None
+        step, units = ClozeStep(cfg.mask_prob, cfg.seed, loss), None
     else:
-        step = NextItemStep(cfg.ce_chunk)
+        step = NextItemStep(loss)
         units = (labels != 0).sum(1) if labels.dim() == 2 else None
     tensors = dict(items=items, targets=labels, times=times)
     loader = TensorLoader(tensors, cfg.batch_size, cfg.seed, cfg.samples_per_epoch, cfg.micro_batch, units,
                           device or process_device(cfg.device))
     def validate(m):
-        return split_metrics(m, ds, 'valid', cfg.ks, mask_history=cfg.mask_history,
-                             batch_size=cfg.eval_batch_size, use_times=cfg.use_times)
+        return split_metrics(m, ds, 'valid', cfg.ks, **cfg.rank_options())
     return step, loader, validate
 
 # %% ../nbs/09_train.ipynb #25331c49
@@ -666,7 +720,7 @@ def _prepared(run_dir:Path, config:dict, overwrite:bool, job:Distributed, log)->
 def _write_results(run_dir:Path|None, net, ds:SeqDataset, backbone:str, cfg:TrainConfig, res:dict,
                    wall_seconds:float)->dict:
     "Evaluate both splits and write metrics.json and rankings.parquet (atomically; no folder: nothing written)."
-    rank_kw = dict(mask_history=cfg.mask_history, batch_size=cfg.eval_batch_size, use_times=cfg.use_times)
+    rank_kw = cfg.rank_options()
     out = dict(dataset=repr(ds), backbone=backbone, dataset_fingerprint=ds.fingerprint(),
                best_epoch=res['best_epoch'], epochs_run=res['epochs_run'], train_seconds=res['train_seconds'],
                wall_seconds=wall_seconds, peak_memory_mb=peak_memory_mb(cfg.device),
