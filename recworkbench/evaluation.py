@@ -11,6 +11,7 @@ import torch
 import torch.nn as nn
 from .core import ConfigError, distributed
 from .data import SeqDataset, left_pad
+from .models import compiled
 from .ops import chunked_target_ranks, chunked_topk
 from .metrics import (mask_scores, target_ranks, top_items, per_user_metrics, summarise,
                                   bootstrap_ci)
@@ -201,13 +202,22 @@ def measure_latency(predict,              # callable taking a batch of user indi
                 samples=out['samples'].seconds_per_user.tolist())
 
 # %% ../nbs/08a_evaluation.ipynb #a29f49cc
-def history_predictor(model:nn.Module, ds:SeqDataset, split:str='test', use_times:bool=False, device=None):
+def history_predictor(model:nn.Module,        # a `Recommender`
+                      ds:SeqDataset,          # the dataset whose histories are scored
+                      split:str='test',       # whose histories: 'valid' or 'test'
+                      use_times:bool=False,   # pass timestamps (temporal models)
+                      device=None,            # default: the model's
+                      compile:bool=False,     # torch.compile the scoring (CUDA graphs on a GPU)
+                     ):
     "A callable(user indices) -> scores of `model` after those users' `split` histories (for latency)."
-    device = device or next(model.parameters()).device
+    device = torch.device(device or next(model.parameters()).device)
     items = left_pad(ds.histories(split), model.max_len).to(device)            # (n_users, L)
     times = left_pad(ds.history_times(split), model.max_len).to(device) if use_times else None
     model.eval()
+    mode = 'reduce-overhead' if device.type == 'cuda' else None  # batch-1 latency: replay a captured graph
+    score = compiled(model, compile, mode=mode) if compile else model.score
+    @torch.no_grad()
     def predict(users:np.ndarray)->torch.Tensor:
         idx = torch.as_tensor(users, device=device)
-        return model.score(items[idx], times[idx] if times is not None else None)
+        return score(items[idx], times[idx] if times is not None else None)
     return predict
