@@ -79,7 +79,7 @@ def _rank_batch(model, split_data:tuple, users:np.ndarray, max_len, mask_history
         return _chunked_batch(model, histories, times, targets, seen, max_len, top_k, device, item_chunk)
     scores = score_histories(model, histories, max_len, times, device)     # (B, V)
     scores = mask_scores(scores, seen, keep=targets)
-    return target_ranks(scores, targets), top_items(scores, top_k)
+    return target_ranks(scores, targets), top_items(scores, top_k, targets)
 
 def _chunked_batch(model, histories, times, targets, seen, max_len, top_k, device, item_chunk)->tuple:
     "The same ranks and top ids from user states and the item table, `item_chunk` items at a time."
@@ -90,7 +90,7 @@ def _chunked_batch(model, histories, times, targets, seen, max_len, top_k, devic
     targets = targets.to(device)
     ranks = chunked_target_ranks(states, table, targets, item_chunk, exclude=seen)
     k = min(top_k, table.shape[0] - 1)
-    _, tops = chunked_topk(states, table, k, item_chunk, exclude=seen, keep=targets)
+    _, tops = chunked_topk(states, table, k, item_chunk, exclude=seen, keep=targets, last=targets)
     return ranks.cpu(), tops.cpu()
 
 def _gathered(job, mine:np.ndarray, ranks:np.ndarray, tops:np.ndarray)->tuple:

@@ -49,10 +49,11 @@ def target_ranks(scores:torch.Tensor,  # (B, V) scores, already masked (padding 
 # %% ../nbs/03_metrics.ipynb #e86da135
 def top_items(scores:torch.Tensor, # (B, V) masked scores; column 0 (padding) is never returned
               k:int=100,           # list length (at most V-1)
+              targets:torch.Tensor|None=None, # (B,) each row's target: listed after its ties
              )->torch.Tensor:      # (B, k) item ids, best first (on the CPU)
     "The `k` best item ids per row: higher score first, equal scores lower id first, NaN last."
     ids = torch.arange(1, scores.shape[1], device=scores.device)
-    return topk_by_score(scores[:, 1:], ids, min(k, scores.shape[1] - 1))[1].cpu()
+    return topk_by_score(scores[:, 1:], ids, min(k, scores.shape[1] - 1), targets)[1].cpu()
 
 # %% ../nbs/03_metrics.ipynb #07eedc2c
 def hr_at_k(ranks, # (n,) 1-based ranks

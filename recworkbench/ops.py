@@ -198,21 +198,32 @@ def _topk_keys(scores:Tensor, ids:Tensor, k:int)->Tensor:
 def topk_by_score(scores:Tensor, # (B, c) candidate scores
                   ids:Tensor,    # (B, c) or (c,) their item ids
                   k:int,         # how many to keep
+                  last:Tensor|None=None, # (B,) per row an id put after every id with its score
                  )->tuple[Tensor, Tensor]: # (B, k) scores (NaN kept), (B, k) ids, best first
-    "Deterministic top-k: higher score first, ties to the lower id, NaN below all real scores."
+    "Deterministic top-k: higher score first, ties to the lower id (`last` after its ties), NaN last."
     ids = ids.expand(scores.shape)
     finder = _topk_sorted if scores.dtype == torch.float64 else _topk_keys
-    pos = finder(scores, ids, k)
+    pos = finder(scores, _tie_order(ids, last), k)
     return scores.gather(1, pos), ids.gather(1, pos)
+
+def _tie_order(ids:Tensor, last:Tensor|None)->Tensor:
+    "The ids that order ties: each row's `last` id takes the largest value, so it follows its ties."
+    if last is None: return ids
+    return torch.where(ids == last.to(ids.device)[:, None], _LOW32, ids)
 
 # %% ../nbs/03a_ops.ipynb #89c4a8cc
 def topk_ref(scores:Tensor, # (B, V) masked scores; column 0 (padding) is never returned
              k:int,
+             last:Tensor|None=None,   # (B,) per row an id put after every id with its score
             )->tuple[Tensor, Tensor]: # (B, k) values, (B, k) ids
     "Reference top-k over the full matrix with the workbench's tie rule, by stable sort."
     real = scores[:, 1:]
     ranked = torch.where(torch.isnan(real), float('-inf'), real)
-    order = ranked.argsort(dim=1, descending=True, stable=True)[:, :k]  # ties keep id order
+    order = torch.arange(real.shape[1]).expand(real.shape)              # ties keep id order
+    if last is not None:                                                # ... `last` after its ties
+        order = (order + 1 == last[:, None]).long().argsort(dim=1, stable=True)
+    by_score = ranked.gather(1, order).argsort(dim=1, descending=True, stable=True)[:, :k]
+    order = order.gather(1, by_score)
     return real.gather(1, order), order + 1
 
 # %% ../nbs/03a_ops.ipynb #c3122200
@@ -259,6 +270,7 @@ def chunked_topk(queries:Tensor,            # (B, d) user states
                  chunk:int|None=None,       # items scored at once (None: 65536 CUDA, 8192 CPU)
                  exclude:Tensor|None=None,  # (B, L) ids scored -inf (e.g. the history; 0 ignored)
                  keep:Tensor|None=None,     # (B,) ids never excluded (e.g. the targets)
+                 last:Tensor|None=None,     # (B,) ids listed after their ties (pessimistic rule)
                 )->tuple[Tensor, Tensor]:   # (B, k) scores, (B, k) long ids, best first
     "Exact top-k of `queries @ items.T` over items 1..V-1: a running top-k merged chunk by chunk."
     chunk = _check_ranking_args(queries, items, chunk, exclude, keep)
@@ -273,10 +285,10 @@ def chunked_topk(queries:Tensor,            # (B, d) user states
         scores = queries @ items[start:start + chunk].T                  # (B, c)
         scores = _mask_chunk(scores, start, exclude, keep)
         ids = torch.arange(start, start + scores.shape[1], device=queries.device)
-        chunk_vals, chunk_ids = topk_by_score(scores, ids, min(k, scores.shape[1]))
+        chunk_vals, chunk_ids = topk_by_score(scores, ids, min(k, scores.shape[1]), last)
         cand_vals = torch.cat([best_vals, chunk_vals], 1)                 # (B, <= 2k)
         cand_ids = torch.cat([best_ids, chunk_ids], 1)
-        best_vals, best_ids = topk_by_score(cand_vals, cand_ids, min(k, cand_vals.shape[1]))
+        best_vals, best_ids = topk_by_score(cand_vals, cand_ids, min(k, cand_vals.shape[1]), last)
     return best_vals, best_ids
 
 # %% ../nbs/03a_ops.ipynb #df6f772e
