@@ -5,17 +5,19 @@
 
 For every seed the two arms run one after the other (ours seed 0, RePlay seed 0, ours seed 1, ...),
 each in its own process with one torch thread, so both see similar machine load. RePlay runs in its
-own virtualenv (`--peer-python`, default /work/venvs/replay/bin/python, with replay-rec[torch]==0.22.0).
+own virtualenv (`--peer-python`, default /work/venvs/replay/bin/python, holding
+replay-rec[torch]==0.22.0).
 
 Both arms train on the same 2,412 windows of the same split (RePlay gets our internal sequences in
-file order, `sliding_window_step=50`), with Adam betas (0.9, 0.999), full softmax CE, early stopping
-on full-ranking validation NDCG@10 with the same patience rule (a lightning callback for RePlay),
-and the best epoch's weights. RePlay's trained model is scored on OUR test split by OUR metrics code
-(full ranking over all items, pessimistic ties), so the paired per-user bootstrap of
+file order, `sliding_window_step=50`), with Adam betas (0.9, 0.999), full softmax CE, early
+stopping on full-ranking validation NDCG@10 with the same patience rule (a lightning callback
+for RePlay), and the best epoch's weights. RePlay's trained model is scored on OUR test split by OUR metrics
+code (full ranking over all items, pessimistic ties), so the paired per-user bootstrap of
 NDCG@10 (ours - RePlay) runs on identical users. Timed: training to early stop, validations
 included (ours: `run_experiment`'s wall_seconds; RePlay: `Trainer.fit`).
 
-`--ours` takes JSON overrides of our run, e.g. '{"train": {"batch_size": 256}, "optim": {"lr": 2e-3}}'.
+`--ours` takes JSON overrides of our run, e.g.
+'{"train": {"batch_size": 256}, "optim": {"lr": 2e-3}}'.
 Writes <out>/bench.json, bench.csv, paired.csv, bench.png and README.md; run folders go to --runs.
 """
 import argparse, json, os, subprocess, sys, time
@@ -46,23 +48,28 @@ def ours_child(a) -> dict:
     from recworkbench.evaluation import evaluate
     from recworkbench.core import read_jsonl
     over = json.loads(a.ours)
-    model = dict(d_model=SHARED['d_model'], n_layers=SHARED['n_layers'], n_heads=SHARED['n_heads'],
-                 dropout=SHARED['dropout'], max_len=SHARED['max_len'], **over.get('model', {}))
-    train = dict(device='cpu', progress=False, seed=a.seed, patience=a.patience,
-                 batch_size=SHARED['batch_size'], **over.get('train', {}))
-    optim = dict(name='adam', lr=SHARED['lr'], betas=(0.9, 0.999), **over.get('optim', {}))
+    model = {**dict(d_model=SHARED['d_model'], n_layers=SHARED['n_layers'],
+                    n_heads=SHARED['n_heads'], dropout=SHARED['dropout'],
+                    max_len=SHARED['max_len']), **over.get('model', {})}
+    train = {**dict(device='cpu', progress=False, seed=a.seed, patience=a.patience,
+                    batch_size=SHARED['batch_size']), **over.get('train', {})}
+    optim = {**dict(name='adam', lr=SHARED['lr'], betas=(0.9, 0.999)), **over.get('optim', {})}
     run_dir = Path(a.runs)/f'ours-seed{a.seed}'
-    out = run_experiment('ml-100k', 'sasrec', out_dir=run_dir, data=dict(download=True), model=model,
-                         train=train, optim=optim, overwrite=True, log=lambda *x: None)
+    out = run_experiment('ml-100k', 'sasrec', out_dir=run_dir, data=dict(download=True),
+                         model=model, train=train, optim=optim, overwrite=True,
+                         log=lambda *x: None)
     _, per_user, _ = evaluate(out['net'], out['ds'], 'test', n_boot=10)
     per_user.to_csv(run_dir/'test_per_user.csv', index=False)
     log = read_jsonl(run_dir/'log.jsonl')
     return dict(arm='ours', seed=a.seed, seconds=out['wall_seconds'], epochs_run=out['epochs_run'],
-                best_epoch=out['best_epoch'], epoch_seconds=_median([r['train_seconds'] for r in log]),
+                best_epoch=out['best_epoch'],
+                epoch_seconds=_median([r['train_seconds'] for r in log]),
                 eval_seconds=_median([r['eval_seconds'] for r in log]),
-                valid_ndcg10=out['valid']['NDCG@10']['mean'], test_ndcg10=float(per_user['NDCG@10'].mean()),
+                valid_ndcg10=out['valid']['NDCG@10']['mean'],
+                test_ndcg10=float(per_user['NDCG@10'].mean()),
                 test_hr10=float(per_user['HR@10'].mean()), params=out['params'],
-                per_user=str(run_dir/'test_per_user.csv'), config=dict(model=model, train=train, optim=optim),
+                per_user=str(run_dir/'test_per_user.csv'),
+                config=dict(model=model, train=train, optim=optim),
                 machine=out['machine'])
 
 def _median(xs:list) -> float: return sorted(xs)[len(xs) // 2]
@@ -73,9 +80,10 @@ def _replay_sequences(ds):
     from replay.data import FeatureHint, FeatureType
     from replay.data.nn import PandasSequentialDataset, TensorFeatureInfo, TensorSchema
     schema = TensorSchema([TensorFeatureInfo('item_id', FeatureType.CATEGORICAL, is_seq=True,
-                                             feature_hint=FeatureHint.ITEM_ID, cardinality=ds.n_items,
-                                             padding_value=ds.n_items)])
-    seqs = pd.DataFrame({'user_id': range(ds.n_users), 'item_id': [s - 1 for s in ds.train_seqs()]})
+                                             feature_hint=FeatureHint.ITEM_ID,
+                                             cardinality=ds.n_items, padding_value=ds.n_items)])
+    seqs = pd.DataFrame({'user_id': range(ds.n_users),
+                         'item_id': [s - 1 for s in ds.train_seqs()]})
     return schema, PandasSequentialDataset(schema, 'user_id', 'item_id', seqs)
 
 def replay_scores(module, histories:list, max_len:int, n_items:int):
@@ -97,7 +105,8 @@ def _stopper(ds, max_len:int, patience:int):
     import copy, time, lightning
     class NDCGStop(lightning.Callback):
         def __init__(self):
-            self.best, self.best_epoch, self.bad, self.epochs, self.history = float('-inf'), 0, 0, 0, []
+            self.best, self.best_epoch, self.bad, self.epochs = float('-inf'), 0, 0, 0
+            self.history = []
         def on_train_epoch_end(self, trainer, module):
             t = time.perf_counter()
             scores = replay_scores(module, ds.histories('valid'), max_len, ds.n_items)
@@ -134,12 +143,14 @@ def replay_child(a) -> dict:
     lightning.seed_everything(a.seed, verbose=False)
     t0 = time.perf_counter()
     schema, seqs = _replay_sequences(ds)
-    train_set = SasRecTrainingDataset(seqs, SHARED['max_len'], sliding_window_step=SHARED['max_len'])
+    train_set = SasRecTrainingDataset(seqs, SHARED['max_len'],
+                                      sliding_window_step=SHARED['max_len'])
     loader = torch.utils.data.DataLoader(train_set, batch_size=a.peer_batch, shuffle=True)
     module = SasRec(schema, block_count=SHARED['n_layers'], head_count=SHARED['n_heads'],
                     hidden_size=SHARED['d_model'], max_seq_len=SHARED['max_len'],
                     dropout_rate=SHARED['dropout'], loss_type='CE',
-                    optimizer_factory=FatOptimizerFactory(learning_rate=a.peer_lr, betas=(0.9, 0.999)))
+                    optimizer_factory=FatOptimizerFactory(learning_rate=a.peer_lr,
+                                                          betas=(0.9, 0.999)))
     stop, clock = _stopper(ds, SHARED['max_len'], a.patience), _EpochClock()
     trainer = lightning.Trainer(accelerator='cpu', devices=1, max_epochs=200, logger=False,
                                 enable_checkpointing=False, enable_progress_bar=False,
@@ -147,20 +158,21 @@ def replay_child(a) -> dict:
     trainer.fit(module, loader)
     seconds = time.perf_counter() - t0
     module._model.load_state_dict(stop.weights)
-    per_user = _per_user(replay_scores(module, ds.histories('test'), SHARED['max_len'], ds.n_items),
-                         ds, 'test')
+    scores = replay_scores(module, ds.histories('test'), SHARED['max_len'], ds.n_items)
+    per_user = _per_user(scores, ds, 'test')
     run_dir = Path(a.runs)/f'replay-seed{a.seed}'; run_dir.mkdir(parents=True, exist_ok=True)
     per_user.to_csv(run_dir/'test_per_user.csv', index=False)
     (run_dir/'log.json').write_text(json.dumps(stop.history, indent=1))
     return dict(arm='replay', seed=a.seed, seconds=seconds, epochs_run=stop.epochs,
                 best_epoch=stop.best_epoch, epoch_seconds=_median(clock.seconds),
-                eval_seconds=_median([r['eval_seconds'] for r in stop.history]), valid_ndcg10=stop.best,
-                test_ndcg10=float(per_user['NDCG@10'].mean()), test_hr10=float(per_user['HR@10'].mean()),
+                eval_seconds=_median([r['eval_seconds'] for r in stop.history]),
+                valid_ndcg10=stop.best, test_ndcg10=float(per_user['NDCG@10'].mean()),
+                test_hr10=float(per_user['HR@10'].mean()),
                 params=sum(p.numel() for p in module._model.parameters()), windows=len(train_set),
                 per_user=str(run_dir/'test_per_user.csv'),
                 config=dict(lr=a.peer_lr, batch_size=a.peer_batch, betas=[0.9, 0.999]))
 
-# ---------------------------------------------------------------- parent: interleave, compare, report
+# ------------------------------------------------------------ parent: interleave, compare, report
 
 def run_child(arm:str, seed:int, a) -> dict:
     "One arm, one seed in a fresh single-threaded process; its JSON summary line."
@@ -181,11 +193,13 @@ def paired(rows:list, seeds:list) -> list:
     "Per seed and over seed-averaged users: paired bootstrap of test NDCG@10, ours - RePlay."
     import numpy as np, pandas as pd
     from recworkbench.metrics import paired_bootstrap
-    get = lambda arm, s: pd.read_csv(next(r['per_user'] for r in rows
-                                          if r['arm'] == arm and r['seed'] == s))['NDCG@10'].to_numpy()
+    def get(arm, s):                                                  # (n_users,) test NDCG@10
+        path = next(r['per_user'] for r in rows if r['arm'] == arm and r['seed'] == s)
+        return pd.read_csv(path)['NDCG@10'].to_numpy()
     out = []
     for s in seeds:
-        out.append(dict(seed=s, **paired_bootstrap(get('replay', s), get('ours', s), n_boot=2000, seed=s)))
+        diff = paired_bootstrap(get('replay', s), get('ours', s), n_boot=2000, seed=s)
+        out.append(dict(seed=s, **diff))
     mean = lambda arm: np.mean([get(arm, s) for s in seeds], 0)      # each user's mean over seeds
     out.append(dict(seed='mean', **paired_bootstrap(mean('replay'), mean('ours'), n_boot=2000)))
     return out
@@ -213,9 +227,9 @@ def readme(a, rows, pairs, sp, machine) -> str:
     "The report's README: command, setup, per-seed table, speed-up and paired CI."
     lines = ['# SASRec vs RePlay 0.22 SasRec on ML-100K (CPU, 1 thread, to early stop)', '',
              f"Machine: {machine}. Command:", '', f"    {a.command}", '',
-             'Same split, same 2,412 training windows, d=64, 2 blocks, 2 heads, dropout 0.2, max_len 50,',
-             'full-softmax CE, Adam betas (0.9, 0.999), early stop on validation NDCG@10 (patience '
-             f'{a.patience}), best weights; both scored by our metrics code on our test split.',
+             'Same split, same 2,412 training windows, d=64, 2 blocks, 2 heads, dropout 0.2,',
+             'max_len 50, full-softmax CE, Adam betas (0.9, 0.999), early stop on validation',
+             f'NDCG@10 (patience {a.patience}), best weights; both scored by our metrics code on our test split.',
              f"Our overrides: `{a.ours}`; RePlay: lr {a.peer_lr}, batch {a.peer_batch}.", '',
              '| arm | seed | s to early stop | epochs (best) | s/epoch | test NDCG@10 | HR@10 |',
              '|---|---|---|---|---|---|---|']
@@ -228,12 +242,13 @@ def readme(a, rows, pairs, sp, machine) -> str:
               + f"; ratio of mean times {sp['ratio_of_means']:.2f}x "
               f"({sp['replay_mean']:.1f} s vs {sp['ours_mean']:.1f} s).", '',
               'Paired per-user bootstrap of test NDCG@10, ours - RePlay (95% CI):', '']
-    lines += [f"- seed {p['seed']}: {p['diff']:+.4f} [{p['lo']:+.4f}, {p['hi']:+.4f}], p={p['p']:.2f}"
-              for p in pairs]
+    lines += [f"- seed {p['seed']}: {p['diff']:+.4f} [{p['lo']:+.4f}, {p['hi']:+.4f}], "
+              f"p={p['p']:.2f}" for p in pairs]
     return '\n'.join(lines) + '\n'
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--patience', type=int, default=10)       # validations without improvement
@@ -249,33 +264,37 @@ def main():
     a = ap.parse_args()
     if a.child:
         print(json.dumps((ours_child if a.child == 'ours' else replay_child)(a))); return
-    a.command = 'python ' + ' '.join(sys.argv) if sys.argv[0].endswith('.py') else ' '.join(sys.argv)
+    a.command = 'python ' + ' '.join(sys.argv)
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     rows = []
     for seed in a.seeds:
         for arm in a.arms:
             rows.append(run_child(arm, seed, a)); r = rows[-1]
-            print(f"{arm:6s} seed {seed}: {r['seconds']:.1f}s to early stop, {r['epochs_run']} epochs "
-                  f"(best {r['best_epoch']}), {r['epoch_seconds']:.2f}s/epoch, "
+            print(f"{arm:6s} seed {seed}: {r['seconds']:.1f}s to early stop, "
+                  f"{r['epochs_run']} epochs (best {r['best_epoch']}), "
+                  f"{r['epoch_seconds']:.2f}s/epoch, "
                   f"test NDCG@10 {r['test_ndcg10']:.4f}", flush=True)
-            (out/'bench.json').write_text(json.dumps(dict(rows=rows), indent=1))   # partial results
+            (out/'bench.json').write_text(json.dumps(dict(rows=rows), indent=1))  # partial
     report(a, rows, out)
 
 def report(a, rows:list, out:Path):
     "Speed-up, paired CIs, csv/json/png/README from the finished rows."
     import pandas as pd
     machine = next(r['machine'] for r in rows if 'machine' in r)
-    seeds = [s for s in a.seeds if {r['arm'] for r in rows if r['seed'] == s} == {'ours', 'replay'}]
+    both = {'ours', 'replay'}
+    seeds = [s for s in a.seeds if {r['arm'] for r in rows if r['seed'] == s} == both]
     pairs, sp = (paired(rows, seeds), speed(rows, seeds)) if seeds else ([], {})
-    (out/'bench.json').write_text(json.dumps(dict(command=a.command, rows=rows, paired=pairs, speed=sp),
-                                             indent=1))
+    facts = dict(command=a.command, rows=rows, paired=pairs, speed=sp)
+    (out/'bench.json').write_text(json.dumps(facts, indent=1))
     df = pd.DataFrame(rows).drop(columns=['machine', 'config'], errors='ignore')
-    df.to_csv(out/'bench.csv', index=False); pd.DataFrame(pairs).to_csv(out/'paired.csv', index=False)
+    df.to_csv(out/'bench.csv', index=False)
+    pd.DataFrame(pairs).to_csv(out/'paired.csv', index=False)
     m = f"{machine.get('device')} ({machine.get('cpus')} CPUs), torch {machine.get('torch')}"
     plot(df, out, f"SASRec vs RePlay SasRec, ML-100K, {m}, {a.threads} thread")
     if seeds: (out/'README.md').write_text(readme(a, rows, pairs, sp, m))
     for p in pairs: print(f"paired NDCG@10 ours - RePlay, seed {p['seed']}: {p['diff']:+.4f} "
                           f"[{p['lo']:+.4f}, {p['hi']:+.4f}]")
-    if sp: print(f"speed-up: {sp['ratio_of_means']:.2f}x (per seed {[round(x, 2) for x in sp['per_seed']]})")
+    if sp: print(f"speed-up: {sp['ratio_of_means']:.2f}x "
+                 f"(per seed {[round(x, 2) for x in sp['per_seed']]})")
 
 if __name__ == '__main__': main()
