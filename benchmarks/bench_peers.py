@@ -11,9 +11,9 @@ replay-rec[torch]==0.22.0).
 Both arms train on the same 2,412 windows of the same split (RePlay gets our internal sequences in
 file order, `sliding_window_step=50`), with Adam betas (0.9, 0.999), full softmax CE, early
 stopping on full-ranking validation NDCG@10 with the same patience rule (a lightning callback
-for RePlay), and the best epoch's weights. RePlay's trained model is scored on OUR test split by OUR metrics
-code (full ranking over all items, pessimistic ties), so the paired per-user bootstrap of
-NDCG@10 (ours - RePlay) runs on identical users. Timed: training to early stop, validations
+for RePlay), and the best epoch's weights. RePlay's trained model is scored on OUR test split by
+OUR metrics code (full ranking over all items, pessimistic ties), so the paired per-user bootstrap
+of NDCG@10 (ours - RePlay) runs on identical users. Timed: training to early stop, validations
 included (ours: `run_experiment`'s wall_seconds; RePlay: `Trainer.fit`).
 
 `--ours` takes JSON overrides of our run, e.g.
@@ -229,7 +229,8 @@ def readme(a, rows, pairs, sp, machine) -> str:
              f"Machine: {machine}. Command:", '', f"    {a.command}", '',
              'Same split, same 2,412 training windows, d=64, 2 blocks, 2 heads, dropout 0.2,',
              'max_len 50, full-softmax CE, Adam betas (0.9, 0.999), early stop on validation',
-             f'NDCG@10 (patience {a.patience}), best weights; both scored by our metrics code on our test split.',
+             f'NDCG@10 (patience {a.patience}), best weights; both scored by our metrics code on',
+             'our test split.',
              f"Our overrides: `{a.ours}`; RePlay: lr {a.peer_lr}, batch {a.peer_batch}.", '',
              '| arm | seed | s to early stop | epochs (best) | s/epoch | test NDCG@10 | HR@10 |',
              '|---|---|---|---|---|---|---|']
