@@ -22,6 +22,11 @@ SMOKE = {
                         sweep={'mode': 'line', 'pool_size': [1, 5], 'beta': [], 'align_lr': [0.0001]},
                         latency_samples=3),
     'sweep.ipynb': dict(spec='sweeps/smoke.yaml', runs_in_out_dir=True),
+    'llm_rank.ipynb': dict(lm='pkg:tinycoder', backbones=['sasrec'], train={'epochs': 1}, n_users=30,
+                           n_train=8, n_valid=4, query_lm={'d_model': 16, 'n_layers': 1, 'n_heads': 2},
+                           query_train={'per_user': 1}, bm25_grid={'k1s': [1.2], 'bs': [0.75]},
+                           latency={'n_samples': 2, 'sample_size': 20},
+                           lm_latency={'n_samples': 2, 'sample_size': 2}),
 }
 
 def run(cmd, env):
