@@ -763,7 +763,7 @@ def _stage_rows(row:pd.Series, pattern:str)->list[dict]:
 
 def stage_table(table:pd.DataFrame,          # a gathered table
                 pattern:str='*/metrics.json', # each stage's metrics, relative to a run folder
-               )->pd.DataFrame:               # one row per (run, stage); unfinished runs as they are
+               )->pd.DataFrame:               # one row per (run, stage); unfinished runs as is
     "A gathered table with one row per stage subfolder of each finished run (column `stage`)."
     rows = []
     for _, row in table.iterrows():
@@ -794,7 +794,9 @@ _SHOWN = ['metric', 'n_seeds', 'base_mean', 'mean', 'diff', 'seed_lo', 'seed_hi'
           'user_diff', 'user_lo', 'user_hi', 'exceeds_noise']
 
 def _shown(df:pd.DataFrame, lead:list)->pd.DataFrame:
-    return df[[c for c in lead + _SHOWN if c in df.columns]]
+    "The columns a markdown table shows; cell values as text (an lr of 1e-05 stays 1e-05)."
+    out = df[[c for c in lead + _SHOWN if c in df.columns]]
+    return out.astype({c: str for c in lead if c in out.columns})
 
 def stage_report(table:pd.DataFrame,   # the gathered table (one row per run)
                  out_dir:Path,         # where the files go
@@ -818,12 +820,14 @@ def stage_report(table:pd.DataFrame,   # the gathered table (one row per run)
              'stages.csv': stages[[c for c in keep if c in stages.columns]].to_csv(index=False),
              'aggregate.csv': agg.to_csv(index=False),
              'aggregate.md': f"# {spec.description or 'sweep'}\n\n" + _table_markdown(
-                 agg[[c for c in agg_cols if c in agg.columns]])}
+                 agg[[c for c in agg_cols if c in agg.columns]].astype(
+                     {c: str for c in lead if c in agg.columns}))}
     kw = dict(metric=metric, split=split, n_boot=n_boot)
     if baseline:
         cmp = compare_within(stages, baseline, within, **kw)
         files['compare.csv'] = cmp.to_csv(index=False)
-        files['compare.md'] = f"# {metric} against {baseline}\n\n" + _table_markdown(_shown(cmp, lead))
+        title = f"# {metric} against {baseline}\n\n"
+        files['compare.md'] = title + _table_markdown(_shown(cmp, lead))
     if against:
         pair = pd.concat([compare_within(stages, b, within, **kw).assign(against=str(b))
                           for b in against], ignore_index=True)
