@@ -27,7 +27,8 @@ __all__ = ['SPEC_KEYS', 'REPORT_KEYS', 'RESERVED', 'SOURCE_FILES', 'PACKAGES', '
            'run_id', 'expand', 'git_state', 'package_versions', 'gpu_names', 'machine_info', 'read_status', 'run_one',
            'plan', 'LocalOptions', 'RayOptions', 'visible_gpus', 'worker_envs', 'run_local', 'run_ray', 'run_sweep',
            'flatten', 'metric_columns', 'gather', 'param_columns', 't_interval', 'aggregate', 'per_user_values',
-           'compare', 'standard_report', 'report_function', 'make_report', 'report_specs', 'main']
+           'compare', 'standard_report', 'stage_table', 'compare_within', 'stage_report', 'report_function',
+           'make_report', 'report_specs', 'main']
 
 # %% ../nbs/12_sweep.ipynb #81307b2c
 SPEC_KEYS = dict(notebook='the experiment notebook', out_root='folder holding one folder per run',
@@ -747,6 +748,92 @@ def standard_report(table:pd.DataFrame,  # the gathered table
         cmp = compare(table, baseline, metric, split, where, n_boot)
         files['compare.csv'] = cmp.to_csv(index=False)
         files['compare.md'] = f"# {metric} against {baseline}\n\n" + _table_markdown(cmp)
+    written = [save_text(text, Path(out_dir)/name) for name, text in files.items()]
+    return [Path(out_dir)/'results.parquet', *written]
+
+# %% ../nbs/12_sweep.ipynb #742a994d
+def _stage_rows(row:pd.Series, pattern:str)->list[dict]:
+    "The stage rows of one finished run (none when it has no stage folders)."
+    keep = {c: row[c] for c in row.index if '/' not in c}
+    out = []
+    for path in sorted(Path(row['run_dir']).glob(pattern)):
+        stage = dict(keep, stage=path.parent.name, run_dir=str(path.parent))
+        out.append({**stage, **metric_columns(load_json(path))})
+    return out
+
+def stage_table(table:pd.DataFrame,          # a gathered table
+                pattern:str='*/metrics.json', # each stage's metrics, relative to a run folder
+               )->pd.DataFrame:               # one row per (run, stage); unfinished runs as is
+    "A gathered table with one row per stage subfolder of each finished run (column `stage`)."
+    rows = []
+    for _, row in table.iterrows():
+        stages = _stage_rows(row, pattern) if row['status'] == 'done' else []
+        if row['status'] == 'done' and not stages:
+            raise RunFolderError("a finished run has no stage folders", file=row['run_dir'],
+                                 hint=f"expected {pattern} under the run folder")
+        rows += stages or [{c: row[c] for c in row.index if '/' not in c}]
+    df = pd.DataFrame(rows)
+    if 'stage' not in df.columns: df['stage'] = None
+    return _arrow_safe(_order(df))
+
+# %% ../nbs/12_sweep.ipynb #10ba99b1
+def compare_within(table:pd.DataFrame,  # a gathered (or stage) table
+                   baseline:dict,       # values naming the baseline cell inside each group
+                   within:list|None=None, # parameter columns that form groups (None: one group)
+                   **kw,                # metric, split, where, n_boot, alpha, seed of `compare`
+                  )->pd.DataFrame:      # one row per non-baseline cell
+    "`compare` inside each group of the `within` columns, each group against its own baseline."
+    if not within: return compare(table, baseline, **kw)
+    missing = [c for c in within if c not in table.columns]
+    if missing: raise ConfigError(f"within names {missing}, not columns", param='within')
+    groups = table.groupby(within, dropna=False, sort=False)
+    return pd.concat([compare(rows, baseline, **kw) for _, rows in groups], ignore_index=True)
+
+# %% ../nbs/12_sweep.ipynb #8935b867
+_SHOWN = ['metric', 'n_seeds', 'base_mean', 'mean', 'diff', 'seed_lo', 'seed_hi', 'seed_p',
+          'user_diff', 'user_lo', 'user_hi', 'exceeds_noise']
+
+def _shown(df:pd.DataFrame, lead:list)->pd.DataFrame:
+    "The columns a markdown table shows; cell values as text (an lr of 1e-05 stays 1e-05)."
+    out = df[[c for c in lead + _SHOWN if c in df.columns]]
+    return out.astype({c: str for c in lead if c in out.columns})
+
+def stage_report(table:pd.DataFrame,   # the gathered table (one row per run)
+                 out_dir:Path,         # where the files go
+                 spec:SweepSpec,       # the sweep (for the title)
+                 metric:str='NDCG@10', # per-user metric
+                 split:str='test',     # metrics.json section
+                 baseline:dict|None=None, # stage cell to compare against, e.g. {'stage': 'base'}
+                 within:list|None=None,   # groups with a baseline each (see `compare_within`)
+                 against:list|None=None,  # more baselines, e.g. [{'stage': 'align-hard'}]
+                 n_boot:int=2000,      # bootstrap resamples
+                )->list[Path]:         # the files written
+    "`standard_report` over the stages of multi-model runs (`stage_table`), plus pairwise.csv/.md."
+    stages = stage_table(table)
+    column, lead = f"{split}/{metric}/mean", ['stage'] + list(within or [])
+    agg = aggregate(stages, [column])
+    agg_cols = lead + ['metric', 'n_seeds', 'n_failed', 'mean', 'std', 'lo', 'hi']
+    save_parquet(table, Path(out_dir)/'results.parquet')
+    keep = param_columns(stages) + ['seed', column, 'status', 'error', 'wall_seconds',
+                                    'git_commit', 'git_dirty', 'run_id']
+    files = {'results.csv': table[[c for c in table.columns if '/' not in c]].to_csv(index=False),
+             'stages.csv': stages[[c for c in keep if c in stages.columns]].to_csv(index=False),
+             'aggregate.csv': agg.to_csv(index=False),
+             'aggregate.md': f"# {spec.description or 'sweep'}\n\n" + _table_markdown(
+                 agg[[c for c in agg_cols if c in agg.columns]].astype(
+                     {c: str for c in lead if c in agg.columns}))}
+    kw = dict(metric=metric, split=split, n_boot=n_boot)
+    if baseline:
+        cmp = compare_within(stages, baseline, within, **kw)
+        files['compare.csv'] = cmp.to_csv(index=False)
+        title = f"# {metric} against {baseline}\n\n"
+        files['compare.md'] = title + _table_markdown(_shown(cmp, lead))
+    if against:
+        pair = pd.concat([compare_within(stages, b, within, **kw).assign(against=str(b))
+                          for b in against], ignore_index=True)
+        files['pairwise.csv'] = pair.to_csv(index=False)
+        files['pairwise.md'] = f"# {metric}, stage against stage\n\n" + _table_markdown(
+            _shown(pair, ['against'] + lead))
     written = [save_text(text, Path(out_dir)/name) for name, text in files.items()]
     return [Path(out_dir)/'results.parquet', *written]
 
