@@ -22,13 +22,13 @@ from .core import (Config, ConfigError, DataError, RecWorkbenchError, Registry,
 from .metrics import bootstrap_means, per_user_metrics, ranks_from_lists
 
 # %% auto #0
-__all__ = ['SPEC_KEYS', 'REPORT_KEYS', 'RESERVED', 'SOURCE_FILES', 'PACKAGES', 'STATUS_FILE', 'BACKENDS', 'BOOKKEEPING',
-           'SweepSpec', 'read_spec_file', 'notebook_parameters', 'load_spec', 'set_param', 'canonical_json', 'run_hash',
-           'run_id', 'expand', 'git_state', 'package_versions', 'gpu_names', 'machine_info', 'read_status', 'run_one',
-           'plan', 'LocalOptions', 'RayOptions', 'visible_gpus', 'worker_envs', 'run_local', 'run_ray', 'run_sweep',
-           'flatten', 'metric_columns', 'gather', 'param_columns', 't_interval', 'aggregate', 'per_user_values',
-           'compare', 'standard_report', 'stage_table', 'compare_within', 'stage_report', 'report_function',
-           'make_report', 'report_specs', 'main']
+__all__ = ['SPEC_KEYS', 'REPORT_KEYS', 'RESERVED', 'SOURCE_FILES', 'PACKAGES', 'STATUS_FILE', 'CELL_TIMEOUT', 'BACKENDS',
+           'BOOKKEEPING', 'SweepSpec', 'read_spec_file', 'notebook_parameters', 'load_spec', 'set_param',
+           'canonical_json', 'run_hash', 'run_id', 'expand', 'git_state', 'package_versions', 'gpu_names',
+           'machine_info', 'read_status', 'run_one', 'plan', 'LocalOptions', 'RayOptions', 'visible_gpus',
+           'worker_envs', 'run_local', 'run_ray', 'run_sweep', 'flatten', 'metric_columns', 'gather', 'param_columns',
+           't_interval', 'aggregate', 'per_user_values', 'compare', 'standard_report', 'stage_table', 'compare_within',
+           'stage_report', 'report_function', 'make_report', 'report_specs', 'main']
 
 # %% ../nbs/12_sweep.ipynb #81307b2c
 SPEC_KEYS = dict(notebook='the experiment notebook', out_root='folder holding one folder per run',
@@ -332,12 +332,15 @@ def _fingerprint(run_dir:Path)->str|None:
     if not path.is_file(): return None
     return load_json(path).get('dataset_fingerprint')
 
+CELL_TIMEOUT = 1800   # seconds one notebook cell may run: a stalled kernel fails its run, not the sweep
+
 def _execute(task:dict, run_dir:Path)->None:
     notebook = Path(task['notebook'])
     pm.execute_notebook(str(notebook), str(run_dir/'run.ipynb'),
                         parameters={**task['params'], 'out_dir': str(run_dir)},
                         kernel_name='python3', log_output=task.get('log_output', False),
-                        progress_bar=False, cwd=str(notebook.parent))
+                        progress_bar=False, cwd=str(notebook.parent),
+                        execution_timeout=task.get('cell_timeout', CELL_TIMEOUT))
     if not (run_dir/'metrics.json').is_file():
         raise RunFolderError("the notebook finished but wrote no metrics.json", file=run_dir,
                              hint="experiment notebooks must follow the run contract")
@@ -476,6 +479,7 @@ def run_sweep(spec:str|Path|dict|SweepSpec, # the sweep
               retry_failed:bool=False,       # run failed runs again
               dry_run:bool=False,            # only print the plan
               log_output:bool=False,         # stream each notebook's output (papermill log_output)
+              cell_timeout:int=CELL_TIMEOUT, # seconds a notebook cell may run before its run fails
               progress:bool=True,            # show the progress bar
               log=print,                     # where summary lines go
               **options,                     # the backend's options (workers=2, address='auto')
@@ -489,7 +493,8 @@ def run_sweep(spec:str|Path|dict|SweepSpec, # the sweep
     log(f"{len(todo)} runs: {n_run} to run, {len(todo) - n_run} skipped ({before})")
     if dry_run: return todo
     wanted = set(todo.run_id[todo.action == 'run'])
-    tasks = [{**t, 'log_output': log_output} for t in expand(spec) if t['run_id'] in wanted]
+    tasks = [{**t, 'log_output': log_output, 'cell_timeout': cell_timeout}
+             for t in expand(spec) if t['run_id'] in wanted]
     failed = 0
     with tqdm(total=len(tasks), desc='runs', unit='run', disable=not progress or not tasks) as bar:
         for status in BACKENDS[backend](tasks, opts):
@@ -876,6 +881,8 @@ def _parser()->argparse.ArgumentParser:
     ap.add_argument('--dry-run', action='store_true', help='print what would run, run nothing')
     ap.add_argument('--retry-failed', action='store_true', help='run failed runs again')
     ap.add_argument('--log-output', action='store_true', help="stream each notebook's output")
+    ap.add_argument('--cell-timeout', type=int, default=CELL_TIMEOUT,
+                    help='seconds a notebook cell may run before its run is recorded as failed')
     ap.add_argument('--no-progress', action='store_true', help='no progress bar')
     return ap
 
@@ -904,7 +911,8 @@ def main(argv:list[str]|None=None)->int:
     "The `rwb-sweep` command."
     args = _parser().parse_args(argv)
     kw = dict(backend=args.backend, retry_failed=args.retry_failed, dry_run=args.dry_run,
-              log_output=args.log_output, progress=not args.no_progress, **_backend_options(args))
+              log_output=args.log_output, cell_timeout=args.cell_timeout, progress=not args.no_progress,
+              **_backend_options(args))
     try:
         if args.spec == 'report':
             for path in report_specs(args.names):
