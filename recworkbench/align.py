@@ -11,7 +11,7 @@ from typing import ClassVar
 import torch
 import torch.nn as nn
 from .core import (ConfigError, at_least, between, config_from_dict, one_of, pick_device, save_json,
-                               seed_everything, _suggest)
+                               seed_everything, generator_state, restored_generator, _suggest)
 from .data import SeqDataset
 from .evaluation import split_metrics
 from .models import Recommender
@@ -182,14 +182,10 @@ def _preference_call(self:PreferenceStep, model:Recommender, batch:dict)->tuple[
     return loss, stats
 
 # %% ../nbs/10_align.ipynb #18c735ce
-def _step_state(self:PreferenceStep)->dict:
-    return dict(generator=self.generator.get_state() if self.generator is not None else None,
-                device=str(self.generator.device) if self.generator is not None else None)
+def _step_state(self:PreferenceStep)->dict: return generator_state(self.generator)
 
 def _step_load(self:PreferenceStep, state:dict)->None:
-    if state['generator'] is None: return
-    self.generator = torch.Generator(state['device']).manual_seed(0)
-    self.generator.set_state(state['generator'])
+    if state['generator'] is not None: self.generator = restored_generator(state)
 
 PreferenceStep.__call__ = _preference_call
 PreferenceStep.state_dict, PreferenceStep.load_state_dict = _step_state, _step_load

@@ -16,11 +16,11 @@ import torch
 # %% auto #0
 __all__ = ['RecWorkbenchError', 'DataError', 'ConfigError', 'StorageError', 'RunFolderError', 'NumericalError', 'Entry',
            'Registry', 'Check', 'at_least', 'positive', 'between', 'one_of', 'validate_config', 'config_from_dict',
-           'Config', 'config_diff', 'seed_everything', 'rng_state', 'set_rng_state', 'pick_device', 'Distributed',
-           'distributed', 'barrier', 'storage_error', 'atomic_write', 'to_jsonable', 'save_text', 'save_json',
-           'save_parquet', 'load_json', 'json_line', 'append_jsonl', 'read_jsonl', 'save_jsonl', 'make_run_dir',
-           'RunLock', 'save_checkpoint', 'load_checkpoint', 'project_root', 'resolve_path', 'merged',
-           'check_notebook_parameters', 'Timer']
+           'Config', 'config_diff', 'seed_everything', 'rng_state', 'set_rng_state', 'generator_state',
+           'restored_generator', 'pick_device', 'Distributed', 'distributed', 'barrier', 'storage_error',
+           'atomic_write', 'to_jsonable', 'save_text', 'save_json', 'save_parquet', 'load_json', 'json_line',
+           'append_jsonl', 'read_jsonl', 'save_jsonl', 'make_run_dir', 'RunLock', 'save_checkpoint', 'load_checkpoint',
+           'project_root', 'resolve_path', 'merged', 'check_notebook_parameters', 'Timer']
 
 # %% ../nbs/00_core.ipynb #5e11dbbd
 class RecWorkbenchError(Exception):
@@ -247,6 +247,19 @@ def set_rng_state(state:dict)->None:
     np.random.set_state((npy['kind'], keys, npy['pos'], npy['has_gauss'], npy['gauss']))
     torch.set_rng_state(state['torch'])
     if 'cuda' in state and torch.cuda.is_available(): torch.cuda.set_rng_state_all(state['cuda'])
+
+# %% ../nbs/00_core.ipynb #ce8064b1
+def generator_state(generator:torch.Generator|None)->dict:
+    "A generator's state and device for a checkpoint (`None`: not created yet)."
+    if generator is None: return dict(generator=None, device=None)
+    return dict(generator=generator.get_state(), device=str(generator.device))
+
+def restored_generator(state:dict)->torch.Generator|None:
+    "The generator saved by `generator_state` (a state without a device is a CPU one)."
+    if state['generator'] is None: return None
+    generator = torch.Generator(state.get('device') or 'cpu')
+    generator.set_state(state['generator'])
+    return generator
 
 # %% ../nbs/00_core.ipynb #1e8d3a37
 def pick_device(device:str|torch.device='auto' # 'auto' (CUDA when present, else CPU), 'cpu', 'cuda', 'cuda:1'

@@ -215,7 +215,7 @@ def history_predictor(model:nn.Module,        # a `Recommender`
     times = left_pad(ds.history_times(split), model.max_len).to(device) if use_times else None
     model.eval()
     mode = 'reduce-overhead' if device.type == 'cuda' else None  # batch-1 latency: replay a captured graph
-    score = compiled(model, compile, mode=mode) if compile else model.score
+    score = compiled(model, compile, mode=mode)                 # the model itself when not compiled
     @torch.no_grad()
     def predict(users:np.ndarray)->torch.Tensor:
         idx = torch.as_tensor(users, device=device)

@@ -19,7 +19,7 @@ from .core import (Config, ConfigError, Distributed, NumericalError, RunFolderEr
                                append_jsonl, at_least, barrier, between, config_diff, config_from_dict, distributed,
                                load_checkpoint, load_json, make_run_dir, one_of, pick_device, positive, read_jsonl,
                                rng_state, save_checkpoint, save_json, save_jsonl, save_parquet, seed_everything,
-                               set_rng_state, to_jsonable)
+                               set_rng_state, to_jsonable, generator_state, restored_generator)
 from .data import SeqDataset, load_dataset, left_pad, training_windows, prefix_samples
 from .evaluation import evaluate, rankings_frame, split_metrics
 from .models import ModelConfig, Recommender, compiled, count_parameters, make_model
@@ -170,13 +170,8 @@ class ItemSoftmax:
         return sampled_softmax_loss(states, table, targets, self.n_sampled, log_q, self.generator)
 
 # %% ../nbs/09_train.ipynb #b5653dcc
-def _sampler_state(self:ItemSoftmax)->dict:
-    return dict(generator=self.generator.get_state() if self.generator is not None else None)
-
-def _sampler_load(self:ItemSoftmax, state:dict)->None:
-    if state['generator'] is not None:
-        self.generator = torch.Generator().manual_seed(self.seed)
-        self.generator.set_state(state['generator'])
+def _sampler_state(self:ItemSoftmax)->dict: return generator_state(self.generator)
+def _sampler_load(self:ItemSoftmax, state:dict)->None: self.generator = restored_generator(state)
 
 ItemSoftmax.state_dict, ItemSoftmax.load_state_dict = _sampler_state, _sampler_load
 
@@ -228,13 +223,10 @@ def _cloze_call(self:ClozeStep, model:Recommender, batch:dict)->tuple[torch.Tens
     return _with_aux(model, loss, stats), stats
 
 def _cloze_state(self:ClozeStep)->dict:
-    masks = self.generator.get_state() if self.generator is not None else None
-    return dict(generator=masks, loss=self.loss.state_dict())
+    return dict(generator_state(self.generator), loss=self.loss.state_dict())
 
 def _cloze_load(self:ClozeStep, state:dict)->None:
-    if state['generator'] is not None:
-        self.generator = torch.Generator().manual_seed(self.seed)
-        self.generator.set_state(state['generator'])
+    self.generator = restored_generator(state)
     self.loss.load_state_dict(state['loss'])
 
 ClozeStep.__call__, ClozeStep.state_dict, ClozeStep.load_state_dict = _cloze_call, _cloze_state, _cloze_load
