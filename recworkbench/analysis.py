@@ -220,9 +220,8 @@ def sweep_plot(df:pd.DataFrame,             # one row per run: parameter columns
 def _show(out:widgets.Output, # where the figure goes
           fig:go.Figure):     # the figure to show
     "Replace `out`'s content with `fig` as plotly JSON (no plotly.js bundle saved in the notebook)."
-    out.clear_output()      # not wait=True: a deferred clear inside an Output widget can stall nbclient/papermill
-    with out:
-        pio.show(fig, renderer='plotly_mimetype')
+    bundle = pio.renderers['plotly_mimetype'].to_mimebundle(fig.to_dict())
+    out.outputs = (dict(output_type='display_data', data=bundle, metadata={}),)
 
 def dashboard(controls:dict,      # name -> widget; the names are `make_figure`'s keyword arguments
               make_figure,        # callable(**values) -> go.Figure
