@@ -24,8 +24,8 @@ from .metrics import bootstrap_means, per_user_metrics, ranks_from_lists
 # %% auto #0
 __all__ = ['SPEC_KEYS', 'REPORT_KEYS', 'RESERVED', 'SOURCE_FILES', 'PACKAGES', 'STATUS_FILE', 'CELL_TIMEOUT', 'BACKENDS',
            'BOOKKEEPING', 'SweepSpec', 'read_spec_file', 'notebook_parameters', 'load_spec', 'set_param',
-           'canonical_json', 'run_hash', 'run_id', 'expand', 'git_state', 'package_versions', 'gpu_names',
-           'machine_info', 'read_status', 'run_one', 'plan', 'LocalOptions', 'RayOptions', 'visible_gpus',
+           'canonical_json', 'notebook_code', 'run_hash', 'run_id', 'expand', 'git_state', 'package_versions',
+           'gpu_names', 'machine_info', 'read_status', 'run_one', 'plan', 'LocalOptions', 'RayOptions', 'visible_gpus',
            'worker_envs', 'run_local', 'run_ray', 'run_sweep', 'flatten', 'metric_columns', 'gather', 'param_columns',
            't_interval', 'aggregate', 'per_user_values', 'compare', 'standard_report', 'stage_table', 'compare_within',
            'stage_report', 'report_function', 'make_report', 'report_specs', 'main']
@@ -215,11 +215,18 @@ def canonical_json(obj)->str:
     "Sorted-key, whitespace-free JSON: the same parameters always give the same text."
     return json.dumps(to_jsonable(obj), sort_keys=True, separators=(',', ':'))
 
+def notebook_code(notebook:str|Path)->str:
+    "The code cells' sources and tags, in order, as canonical JSON (markdown and outputs left out)."
+    cells = json.loads(Path(notebook).read_text())['cells']
+    code = [(c.get('metadata', {}).get('tags', []), ''.join(c['source']))
+            for c in cells if c['cell_type'] == 'code']
+    return canonical_json(code)
+
 def run_hash(notebook:str|Path, # the experiment notebook
              params:dict,       # the run's parameters (with seed, without out_dir)
             )->str:
-    "sha256 of the notebook's bytes and the canonical JSON of the parameters."
-    digest = hashlib.sha256(Path(notebook).read_bytes())
+    "sha256 of the notebook's code and the canonical JSON of the parameters."
+    digest = hashlib.sha256(notebook_code(notebook).encode())
     digest.update(b'\0' + canonical_json(params).encode())
     return digest.hexdigest()
 
@@ -727,8 +734,17 @@ def compare(table:pd.DataFrame,     # a gathered table
     return pd.DataFrame(rows)
 
 # %% ../nbs/12_sweep.ipynb #ad2d9da8
+def _number_text(value)->str:
+    "Four decimals, or two significant digits below 0.001 (so lr 1e-05 does not print as 0.0000)."
+    if not isinstance(value, (float, np.floating)): return value
+    if np.isnan(value): return ''
+    return f"{value:.4f}" if value == 0 or abs(value) >= 1e-3 else f"{value:.2g}"
+
 def _table_markdown(df:pd.DataFrame)->str:
-    return df.to_markdown(index=False, floatfmt='.4f') + '\n'
+    "A markdown table: numbers right-aligned, as `_number_text` writes them."
+    align = ['right' if pd.api.types.is_numeric_dtype(df[c]) else 'left' for c in df.columns]
+    text = df.map(_number_text).to_markdown(index=False, disable_numparse=True, colalign=align)
+    return text + '\n'
 
 def standard_report(table:pd.DataFrame,  # the gathered table
                     out_dir:Path,        # where the files go
