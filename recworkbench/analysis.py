@@ -618,16 +618,19 @@ def case_dashboard(cases:dict)->widgets.VBox:
     return box
 
 # %% ../nbs/11_analysis.ipynb #83337b35
-def load_logs(run_dirs)->dict:
-    "run_id -> per-epoch frame from log.jsonl (a folder without one raises, naming it)."
+def load_logs(run_dirs, # run folders (named by folder name), or a dict name -> folder
+             )->dict:     # name -> per-epoch frame
+    "Per-epoch frames from each run's log.jsonl (a folder without one raises, naming it)."
+    named = run_dirs.items() if isinstance(run_dirs, dict) else ((Path(d).name, d) for d in run_dirs)
     logs = {}
-    for d in map(Path, run_dirs):
+    for name, d in named:
+        d = Path(d)
         if not (d/'log.jsonl').exists():
             raise DataError(f"{d} has no log.jsonl", hint="pass folders of runs that trained at least one epoch")
         frame = pd.DataFrame(read_jsonl(d/'log.jsonl'))
         if 'batch_sizes' in frame:
             frame['batch_size'] = frame['batch_sizes'].map(lambda b: float(np.mean(b)) if len(b) else np.nan)
-        logs[d.name] = frame[frame['epoch'].notna()] if 'epoch' in frame else frame
+        logs[name] = frame[frame['epoch'].notna()] if 'epoch' in frame else frame
     return logs
 
 def curves_figure(logs:dict,           # from `load_logs`
@@ -652,7 +655,7 @@ def curves_figure(logs:dict,           # from `load_logs`
     return fig
 
 # %% ../nbs/11_analysis.ipynb #9ad4d612
-def curves_dashboard(run_dirs,        # run folders
+def curves_dashboard(run_dirs,        # run folders, or a dict name -> folder (see `load_logs`)
                      metric:str|None=None, # default validation metric (default: the first logged)
                     )->widgets.VBox:
     "Select runs, the validation metric and the x axis; figure from `curves_figure`."

@@ -742,7 +742,8 @@ def _number_text(value)->str:
 
 def _table_markdown(df:pd.DataFrame)->str:
     "A markdown table: numbers right-aligned, as `_number_text` writes them."
-    align = ['right' if pd.api.types.is_numeric_dtype(df[c]) else 'left' for c in df.columns]
+    numeric = lambda col: pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
+    align = ['right' if numeric(df[c]) else 'left' for c in df.columns]
     text = df.map(_number_text).to_markdown(index=False, disable_numparse=True, colalign=align)
     return text + '\n'
 
